@@ -1,0 +1,2 @@
+// Package shm provides named shared-memory segments.
+package shm

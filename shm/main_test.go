@@ -1,0 +1,116 @@
+package shm
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+)
+
+// The test binary re-executes itself as the child process of the
+// multi-process tests and benchmarks: childRoleEnv selects the role, the
+// other shm_test_ variables carry its parameters.
+const childRoleEnv = "SHM_TEST_CHILD_ROLE"
+
+// childRoles are the functions a child process can run. Each returns the
+// process exit status; it tells the parent it is ready by printing "ready".
+var childRoles = map[string]func() int{
+	"attach":     childAttach,
+	"create-own": childCreateOwn,
+}
+
+func TestMain(m *testing.M) {
+	if role := os.Getenv(childRoleEnv); role != "" {
+		f := childRoles[role]
+		if f == nil {
+			fmt.Fprintf(os.Stderr, "unknown child role %q\n", role)
+			os.Exit(2)
+		}
+		os.Exit(f())
+	}
+	os.Exit(m.Run())
+}
+
+// child is a running child process of the test binary.
+type child struct {
+	cmd *exec.Cmd
+	out *bufio.Scanner
+}
+
+// startChild runs the test binary in role with the given environment
+// ("KEY=value") and waits for it to print "ready". The child is killed and
+// reaped when the test ends, if it still runs.
+func startChild(t testing.TB, role string, env ...string) *child {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), append([]string{childRoleEnv + "=" + role}, env...)...)
+	cmd.Stderr = os.Stderr
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	c := &child{cmd: cmd, out: bufio.NewScanner(stdout)}
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			cmd.Process.Kill()
+			cmd.Wait()
+		}
+	})
+	if !c.out.Scan() || strings.TrimSpace(c.out.Text()) != "ready" {
+		cmd.Process.Kill()
+		cmd.Wait()
+		t.Fatalf("child %s did not get ready: %q %v", role, c.out.Text(), c.out.Err())
+	}
+	return c
+}
+
+// childOptions reads the segment options the parent passed.
+func childOptions() *Options {
+	return &Options{Dir: os.Getenv("SHM_TEST_DIR")}
+}
+
+// childAttach opens segment SHM_TEST_NAME, attaches to slot SHM_TEST_SLOT and
+// beats until killed.
+func childAttach() int {
+	s, err := Open(os.Getenv("SHM_TEST_NAME"), childOptions())
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	var slot int
+	fmt.Sscan(os.Getenv("SHM_TEST_SLOT"), &slot)
+	sl, err := s.Attach(slot)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	fmt.Println("ready")
+	for {
+		sl.Beat()
+		time.Sleep(50 * time.Microsecond)
+	}
+}
+
+// childCreateOwn creates segment SHM_TEST_NAME, attaches to slot 0 and waits
+// to be killed, leaving the segment behind.
+func childCreateOwn() int {
+	s, err := Create(os.Getenv("SHM_TEST_NAME"), []RegionSpec{{Kind: 1, Len: 64}}, childOptions())
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	if _, err := s.Attach(0); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	fmt.Println("ready")
+	for {
+		time.Sleep(time.Hour)
+	}
+}
