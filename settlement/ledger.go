@@ -422,6 +422,16 @@ func (l *Ledger) Apply(tx engine.TxID, cmd *engine.Command, out *engine.Outcome)
 	if _, dup := l.inflight[tx]; dup {
 		return &ApplyError{Tx: tx, Err: errors.New("transaction is in flight")}
 	}
+	if cmd.Kind == engine.Cancel || cmd.Kind == engine.Replace {
+		// Live, the order rested when the command was prepared; fills of it
+		// may have committed first and ended it. Replayed in commit order,
+		// such a command finds no order and, having changed nothing, has
+		// nothing to replay.
+		o, ok := l.orders[cmd.OrderID]
+		if (!ok || o.open == 0) && out.NFills == 0 && out.NRemoved == 0 && out.Resting == 0 && out.Canceled == 0 {
+			return nil
+		}
+	}
 	if r := l.prepare(tx, cmd); r != engine.ReasonNone {
 		return &ApplyError{Tx: tx, Reason: r}
 	}
