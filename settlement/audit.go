@@ -26,7 +26,7 @@ type AuditResult struct {
 var ErrAudit = errors.New("settlement: audit failed")
 
 // OK reports whether every check passed.
-func (r *AuditResult) OK() bool {
+func (r AuditResult) OK() bool {
 	for _, c := range r.Checks {
 		if !c.OK {
 			return false
@@ -37,7 +37,7 @@ func (r *AuditResult) OK() bool {
 
 // Err returns nil if every check passed, or an error wrapping ErrAudit that
 // names each failed check.
-func (r *AuditResult) Err() error {
+func (r AuditResult) Err() error {
 	var b strings.Builder
 	for _, c := range r.Checks {
 		if !c.OK {
