@@ -1,0 +1,645 @@
+package engine
+
+import (
+	"errors"
+	"fmt"
+	"iter"
+)
+
+// Mode selects the commit protocol.
+type Mode uint8
+
+// Modes.
+const (
+	// ThreePhase is PREPARE → commit point → PRE-COMMIT → COMMIT.
+	ThreePhase Mode = 0
+	// TwoPhase is PREPARE → commit point → COMMIT (carrying the Outcome),
+	// for side-by-side measurement over the same participants.
+	TwoPhase Mode = 1
+)
+
+// String returns "3pc" or "2pc".
+func (m Mode) String() string {
+	switch m {
+	case ThreePhase:
+		return "3pc"
+	case TwoPhase:
+		return "2pc"
+	}
+	return fmt.Sprintf("mode(%d)", uint8(m))
+}
+
+// Coordinator errors, for errors.Is.
+var (
+	// ErrBusy means the coordinator cannot take another transaction now:
+	// MaxInFlight are in flight, or the next decision slot is still held
+	// by an unfinished transaction. Retry after some complete.
+	ErrBusy = errors.New("engine: coordinator busy")
+	// ErrFenced means a coordinator of a newer epoch has taken over: this
+	// one must stop; its in-flight transactions were reported as decided.
+	ErrFenced = errors.New("engine: coordinator fenced by a newer epoch")
+	// ErrNotStarted means Start has not (successfully) run.
+	ErrNotStarted = errors.New("engine: coordinator not started")
+)
+
+// CoordinatorConfig configures a Coordinator.
+type CoordinatorConfig struct {
+	// Epoch is this coordinator's incarnation, in [1, MaxEpoch]; it must be
+	// higher than the table's: a backup or a restarted coordinator uses the
+	// table's epoch plus one.
+	Epoch Epoch
+	// Participants is the number of participants, 1 … MaxParticipants;
+	// they are NodeIDs 0 … Participants-1.
+	Participants int
+	// Matching is the participant whose YES vote carries the authoritative
+	// Outcome, or -1 if none does (the Outcome is then empty).
+	Matching int
+	// Mode is ThreePhase (the default) or TwoPhase.
+	Mode Mode
+	// Timeouts are the phase timeouts; the zero value is the defaults.
+	Timeouts Timeouts
+	// MaxInFlight bounds the transactions in flight; 0 means the table's
+	// length, which is also the upper bound.
+	MaxInFlight int
+	// ReplyOnCommitSent delivers a committed transaction's Result when
+	// COMMIT is sent rather than when every COMMIT ack is in; its Commit
+	// latency is then 0.
+	ReplyOnCommitSent bool
+	// Table is the shared decision table.
+	Table *DecisionTable
+	// Log is the write-ahead log (the journal).
+	Log Log
+}
+
+// Result is a finished transaction as the coordinator reports it.
+type Result struct {
+	Tx  TxID
+	Cmd Command
+	// Reason is ReasonNone for a commit, else why it aborted.
+	Reason Reason
+	// Out is the Outcome every participant applied; empty for an abort.
+	Out Outcome
+	// Per-phase latencies in nanoseconds: PREPARE fan-out to the last vote;
+	// commit point to the last PRE-COMMIT ack (0 in 2PC); to the last
+	// COMMIT or ABORT ack. Total is from Propose to the Result.
+	Prepare, PreCommit, Commit, Total int64
+	// Recovered marks a transaction finished after a takeover: its client,
+	// if any, was the previous coordinator's.
+	Recovered bool
+}
+
+// Counters are a state machine's running totals. They are plain values:
+// read them from the goroutine that drives the state machine.
+type Counters struct {
+	Committed uint64
+	Aborted   [NumReasons]uint64 // by reason
+	// Timeouts counts PREPARE timeouts (coordinator) and PREPARED or
+	// PRECOMMITTED timeouts (participant node).
+	Timeouts uint64
+	// Retransmits counts messages re-sent after an ack timeout.
+	Retransmits uint64
+	// Takeovers counts starts that found an older epoch in the table.
+	Takeovers uint64
+	// Terminations counts ABORT CASes a participant node made itself.
+	Terminations uint64
+	// Stale counts messages ignored as duplicates, late, or of another epoch.
+	Stale uint64
+	// Conflicts counts messages that contradict a node's final state (a
+	// PRE-COMMIT for an aborted transaction, say). A correct deployment
+	// never has any: they are ignored and counted for alarms.
+	Conflicts uint64
+}
+
+// Coordinator phases of one transaction.
+const (
+	phFree uint8 = iota
+	phPreparing
+	phPreCommitting
+	phCommitting
+	phAborting
+)
+
+// ctx is the coordinator's state for one in-flight transaction; the window
+// holds one per decision-table slot, at the same index.
+type ctx struct {
+	tx        TxID
+	phase     uint8
+	replied   bool
+	recovered bool
+	votes     uint32 // YES votes received, by participant bit
+	acks      uint32 // acks for the current phase (NO voters count as ABORT-acked)
+	reason    Reason
+	start     int64 // Propose
+	prepared  int64 // commit point (or abort decision)
+	precommit int64 // last PRE-COMMIT ack
+	cmd       Command
+	out       Outcome
+}
+
+// Coordinator is the coordinator's protocol state machine. It does no I/O
+// and reads no clock: Propose, Step and Tick take the current time and
+// leave what to do in Ready. It is not safe for concurrent use.
+type Coordinator struct {
+	cfg       CoordinatorConfig
+	all       uint32 // bit per participant
+	table     *DecisionTable
+	log       Log
+	prepareTO PhaseTimeout
+	ackTO     PhaseTimeout
+	maxIn     int
+	mask      uint64
+	seq       uint64
+	inflight  int
+	started   bool
+	fenced    bool
+	win       []ctx
+	timers    timers
+	ready     Ready
+	rec       Record
+	counters  Counters
+}
+
+// NewCoordinator validates cfg and returns a coordinator. Call Start before
+// anything else.
+func NewCoordinator(cfg CoordinatorConfig) (*Coordinator, error) {
+	switch {
+	case cfg.Epoch == 0 || cfg.Epoch > MaxEpoch:
+		return nil, fmt.Errorf("coordinator: epoch %d outside [1,%d]", cfg.Epoch, MaxEpoch)
+	case cfg.Participants < 1 || cfg.Participants > MaxParticipants:
+		return nil, fmt.Errorf("coordinator: %d participants outside [1,%d]", cfg.Participants, MaxParticipants)
+	case cfg.Matching < -1 || cfg.Matching >= cfg.Participants:
+		return nil, fmt.Errorf("coordinator: matching participant %d outside [-1,%d)", cfg.Matching, cfg.Participants)
+	case cfg.Mode != ThreePhase && cfg.Mode != TwoPhase:
+		return nil, fmt.Errorf("coordinator: unknown mode %d", cfg.Mode)
+	case cfg.Table == nil || cfg.Log == nil:
+		return nil, errors.New("coordinator: needs a decision table and a log")
+	}
+	to, err := cfg.Timeouts.withDefaults()
+	if err != nil {
+		return nil, fmt.Errorf("coordinator: %w", err)
+	}
+	n := cfg.Table.Len()
+	if cfg.MaxInFlight < 0 || cfg.MaxInFlight > n {
+		return nil, fmt.Errorf("coordinator: max in flight %d outside [0,%d] (the table's length)", cfg.MaxInFlight, n)
+	}
+	c := &Coordinator{
+		cfg:       cfg,
+		all:       1<<cfg.Participants - 1,
+		table:     cfg.Table,
+		log:       cfg.Log,
+		prepareTO: NewPhaseTimeout(to.Prepare, to),
+		ackTO:     NewPhaseTimeout(to.PreCommit, to),
+		maxIn:     cfg.MaxInFlight,
+		mask:      uint64(n - 1),
+		win:       make([]ctx, n),
+		timers:    newTimers(n),
+	}
+	if c.maxIn == 0 {
+		c.maxIn = n
+	}
+	c.ready.Msgs = make([]Msg, 0, 2*cfg.Participants+8)
+	c.ready.Results = make([]Result, 0, 8)
+	return c, nil
+}
+
+// Epoch returns the coordinator's epoch.
+func (c *Coordinator) Epoch() Epoch { return c.cfg.Epoch }
+
+// Counters returns the running totals.
+func (c *Coordinator) Counters() Counters { return c.counters }
+
+// InFlight returns the number of transactions in flight.
+func (c *Coordinator) InFlight() int { return c.inflight }
+
+// Fenced reports whether a newer epoch has replaced this coordinator.
+func (c *Coordinator) Fenced() bool { return c.fenced }
+
+// Ready returns what to do now. It stays valid until Advance.
+func (c *Coordinator) Ready() *Ready {
+	c.ready.Deadline = 0
+	if at, _, ok := c.timers.next(); ok {
+		c.ready.Deadline = at
+	}
+	return &c.ready
+}
+
+// Advance tells the coordinator the runtime has acted on Ready.
+func (c *Coordinator) Advance() { c.ready.reset() }
+
+// Start raises the table's epoch to the coordinator's, fencing any older
+// coordinator, then finishes every transaction the table shows in flight:
+// UNDECIDED ones are aborted by CAS (ReasonTerminated), COMMIT-decided ones
+// are committed again with the Outcome from log (an iter.Seq over the
+// journal's records, read once), ABORT-decided ones are aborted again. Their
+// Results come with Recovered set. Only then does Propose accept commands.
+// A first start over an empty table is the same call with nothing to do.
+func (c *Coordinator) Start(now int64, log iter.Seq[*Record]) error {
+	if c.started {
+		return errors.New("coordinator: already started")
+	}
+	prev := c.table.Epoch()
+	if err := c.table.AdvanceEpoch(c.cfg.Epoch); err != nil {
+		return fmt.Errorf("coordinator start: %w", err)
+	}
+	if prev != 0 {
+		c.counters.Takeovers++
+	}
+	var pending []Slot
+	need := map[TxID]*ctx{}
+	for s := range c.table.InFlight() {
+		if s.Err != nil {
+			return fmt.Errorf("coordinator start: %w", s.Err)
+		}
+		if s.Decision == Undecided {
+			d, r, err := c.table.Abort(s.Tx, ReasonTerminated)
+			if err != nil {
+				return fmt.Errorf("coordinator start: %w", err)
+			}
+			s.Decision, s.Reason = d, r
+		}
+		pending = append(pending, s)
+		if s.Decision == Commit {
+			need[s.Tx] = &c.win[uint64(s.Tx)&c.mask]
+		}
+	}
+	if len(need) > 0 {
+		found := 0
+		for r := range log {
+			x, ok := need[r.Tx]
+			if !ok {
+				continue
+			}
+			if r.Kind == RecAbort {
+				return fmt.Errorf("coordinator start: tx %d is COMMIT in the decision table but aborted in the log", r.Tx)
+			}
+			if x.tx == 0 {
+				found++
+			}
+			x.tx, x.cmd = r.Tx, r.Cmd
+			copyOutcome(&x.out, &r.Out)
+		}
+		if found != len(need) {
+			return fmt.Errorf("coordinator start: %d COMMIT-decided transactions have no commit record in the log", len(need)-found)
+		}
+	}
+	for _, s := range pending {
+		x := &c.win[uint64(s.Tx)&c.mask]
+		x.tx, x.recovered, x.start, x.prepared = s.Tx, true, now, now
+		x.votes, x.acks = c.all, 0
+		c.inflight++
+		if s.Decision == Commit {
+			c.sendDecided(x, now)
+			continue
+		}
+		x.cmd = Command{}
+		x.out.Reset()
+		if err := c.logAbort(s.Tx, s.Reason); err != nil {
+			return fmt.Errorf("coordinator start: %w", err)
+		}
+		c.sendAbort(x, s.Reason, now)
+	}
+	c.started = true
+	return nil
+}
+
+// Propose starts a transaction for cmd and returns its id: the PREPAREs are
+// in Ready. Proposing several commands before acting on Ready batches their
+// PREPAREs. A NewOrder's OrderID is set to the transaction id.
+func (c *Coordinator) Propose(now int64, cmd *Command) (TxID, error) {
+	switch {
+	case !c.started:
+		return 0, ErrNotStarted
+	case c.fence(now):
+		return 0, ErrFenced
+	case c.inflight >= c.maxIn:
+		return 0, ErrBusy
+	case c.seq >= MaxSeq:
+		return 0, fmt.Errorf("propose: epoch %d has used every tx id; start a coordinator with the next epoch: %w", c.cfg.Epoch, ErrFenced)
+	}
+	if err := checkCommand(cmd); err != nil {
+		return 0, fmt.Errorf("propose: %w", err)
+	}
+	tx := MakeTxID(c.cfg.Epoch, c.seq+1)
+	x := &c.win[uint64(tx)&c.mask]
+	if x.phase != phFree {
+		return 0, ErrBusy
+	}
+	if err := c.table.Open(tx); err != nil {
+		if errors.Is(err, ErrStaleEpoch) {
+			c.fence(now)
+			return 0, ErrFenced
+		}
+		return 0, fmt.Errorf("propose: %w: %w", ErrBusy, err)
+	}
+	c.seq++
+	c.inflight++
+	*x = ctx{tx: tx, phase: phPreparing, start: now}
+	x.cmd = *cmd
+	if cmd.Kind == NewOrder {
+		x.cmd.OrderID = uint64(tx)
+	}
+	x.out.Reset()
+	m := c.ready.msg(MsgPrepare, CoordinatorID, Broadcast, c.cfg.Epoch, tx)
+	m.Cmd = x.cmd
+	c.timers.set(c.slot(x), now+c.prepareTO.Get())
+	return tx, nil
+}
+
+func (c *Coordinator) slot(x *ctx) int { return int(uint64(x.tx) & c.mask) }
+
+// Step handles one message from a participant. Messages of another epoch,
+// duplicates and late ones are ignored (and counted as Stale); an error
+// means the message could not have come from a correct participant, or the
+// log or table failed.
+func (c *Coordinator) Step(now int64, m *Msg) error {
+	if !c.started {
+		return ErrNotStarted
+	}
+	if c.fence(now) {
+		return nil
+	}
+	if m.Type.fromCoordinator() || !m.Type.valid() {
+		return fmt.Errorf("coordinator step: %w: %v is not a participant message", ErrMalformed, m.Type)
+	}
+	if int(m.From) >= c.cfg.Participants {
+		return fmt.Errorf("coordinator step: %w: %v from unknown participant %d", ErrMalformed, m.Type, m.From)
+	}
+	x := &c.win[uint64(m.Tx)&c.mask]
+	if m.Epoch != c.cfg.Epoch || x.tx != m.Tx || x.phase == phFree {
+		c.counters.Stale++
+		return nil
+	}
+	bit := uint32(1) << m.From
+	switch m.Type {
+	case MsgVote:
+		if x.phase != phPreparing || x.votes&bit != 0 {
+			c.counters.Stale++
+			return nil
+		}
+		if m.Reason != ReasonNone {
+			x.acks |= bit // a NO voter has aborted already
+			return c.abort(x, m.Reason, now)
+		}
+		if int(m.From) == c.cfg.Matching {
+			if !m.HasOutcome {
+				return c.abort(x, ReasonMalformed, now)
+			}
+			copyOutcome(&x.out, &m.Out)
+		}
+		x.votes |= bit
+		if x.votes == c.all {
+			return c.decide(x, now)
+		}
+	case MsgPreCommitAck:
+		if !c.ack(x, phPreCommitting, bit) {
+			return nil
+		}
+		c.ackTO.Observe(now - x.prepared)
+		c.sendCommit(x, now)
+	case MsgCommitAck:
+		if !c.ack(x, phCommitting, bit) {
+			return nil
+		}
+		c.finish(x, ReasonNone, now)
+	case MsgAbortAck:
+		if !c.ack(x, phAborting, bit) {
+			return nil
+		}
+		c.finish(x, x.reason, now)
+	}
+	return nil
+}
+
+// ack records an ack for phase ph and reports whether every participant
+// has now acked.
+func (c *Coordinator) ack(x *ctx, ph uint8, bit uint32) bool {
+	if x.phase != ph || x.acks&bit != 0 {
+		c.counters.Stale++
+		return false
+	}
+	x.acks |= bit
+	return x.acks == c.all
+}
+
+// decide passes the commit point: the Outcome goes to the log, then the
+// CAS. Losing the CAS (a breaker or a terminator aborted first) aborts.
+func (c *Coordinator) decide(x *ctx, now int64) error {
+	x.prepared = now
+	c.prepareTO.Observe(now - x.start)
+	c.rec = Record{Kind: RecCommit, Epoch: c.cfg.Epoch, Tx: x.tx, Cmd: x.cmd}
+	copyOutcome(&c.rec.Out, &x.out)
+	if err := c.log.Append(&c.rec); err != nil {
+		// Without the record the commit would not be recoverable: abort.
+		if aerr := c.abort(x, ReasonTerminated, now); aerr != nil {
+			return errors.Join(fmt.Errorf("log commit of tx %d: %w", x.tx, err), aerr)
+		}
+		return fmt.Errorf("log commit of tx %d: %w", x.tx, err)
+	}
+	d, r, err := c.table.Commit(x.tx)
+	if err != nil {
+		return fmt.Errorf("commit tx %d: %w", x.tx, err)
+	}
+	if d == Commit {
+		c.sendDecided(x, now)
+		return nil
+	}
+	if err := c.logAbort(x.tx, r); err != nil {
+		return err
+	}
+	c.sendAbort(x, r, now)
+	return nil
+}
+
+// sendDecided starts the phase after a COMMIT decision: PRE-COMMIT in 3PC,
+// COMMIT with the Outcome in 2PC.
+func (c *Coordinator) sendDecided(x *ctx, now int64) {
+	x.acks = 0
+	if c.cfg.Mode == TwoPhase {
+		c.sendCommit(x, now)
+		return
+	}
+	x.phase = phPreCommitting
+	c.send(x, MsgPreCommit, Broadcast)
+	c.timers.set(c.slot(x), now+c.ackTO.Get())
+}
+
+func (c *Coordinator) sendCommit(x *ctx, now int64) {
+	x.phase, x.acks, x.precommit = phCommitting, 0, now
+	c.send(x, MsgCommit, Broadcast)
+	c.timers.set(c.slot(x), now+c.ackTO.Get())
+	if c.cfg.ReplyOnCommitSent {
+		c.result(x, ReasonNone, now, true)
+		x.replied = true
+	}
+}
+
+// send emits one message of x's current phase to dst.
+func (c *Coordinator) send(x *ctx, t MsgType, dst NodeID) {
+	m := c.ready.msg(t, CoordinatorID, dst, c.cfg.Epoch, x.tx)
+	switch t {
+	case MsgPreCommit:
+		m.HasOutcome = true
+		copyOutcome(&m.Out, &x.out)
+	case MsgCommit:
+		if c.cfg.Mode == TwoPhase {
+			m.HasOutcome = true
+			copyOutcome(&m.Out, &x.out)
+		}
+	case MsgAbort:
+		m.Reason = x.reason
+	}
+}
+
+// abort decides ABORT by CAS (a NO vote, a timeout) and tells everyone. If
+// the table says COMMIT, this coordinator's own commit CAS won: corrupt.
+func (c *Coordinator) abort(x *ctx, r Reason, now int64) error {
+	d, fr, err := c.table.Abort(x.tx, r)
+	if err != nil {
+		return fmt.Errorf("abort tx %d: %w", x.tx, err)
+	}
+	if d == Commit {
+		return fmt.Errorf("abort tx %d: %w: COMMIT without this coordinator's commit point", x.tx, ErrCorruptSlot)
+	}
+	x.prepared = now
+	c.sendAbort(x, fr, now)
+	return nil
+}
+
+func (c *Coordinator) sendAbort(x *ctx, r Reason, now int64) {
+	x.phase, x.reason = phAborting, r
+	c.send(x, MsgAbort, Broadcast)
+	c.timers.set(c.slot(x), now+c.ackTO.Get())
+}
+
+func (c *Coordinator) logAbort(tx TxID, r Reason) error {
+	c.rec.Kind, c.rec.Epoch, c.rec.Tx, c.rec.Reason = RecAbort, c.cfg.Epoch, tx, r
+	if err := c.log.Append(&c.rec); err != nil {
+		return fmt.Errorf("log abort of tx %d: %w", tx, err)
+	}
+	return nil
+}
+
+// finish releases x's slot once every participant acked the decision.
+func (c *Coordinator) finish(x *ctx, r Reason, now int64) {
+	if err := c.table.Release(x.tx); err != nil {
+		// Released by nobody else: the table is corrupt. Keep the
+		// window slot so the transaction is not reused; the table
+		// reports the corruption to whoever looks.
+		c.counters.Conflicts++
+	}
+	if r == ReasonNone {
+		c.counters.Committed++
+	} else {
+		c.counters.Aborted[r]++
+	}
+	if !x.replied {
+		c.result(x, r, now, false)
+	}
+	c.timers.stop(c.slot(x))
+	x.phase = phFree
+	c.inflight--
+}
+
+func (c *Coordinator) result(x *ctx, r Reason, now int64, early bool) {
+	res := c.ready.result()
+	res.Tx, res.Cmd, res.Reason, res.Recovered = x.tx, x.cmd, r, x.recovered
+	res.Out.Reset()
+	res.Prepare, res.PreCommit, res.Commit = x.prepared-x.start, 0, 0
+	if r == ReasonNone {
+		copyOutcome(&res.Out, &x.out)
+		res.PreCommit = x.precommit - x.prepared
+		if !early {
+			res.Commit = now - x.precommit
+		}
+	} else {
+		res.Commit = now - x.prepared
+	}
+	res.Total = now - x.start
+}
+
+// Tick fires every timer due at now: a PREPARE timeout aborts with
+// ReasonTimeout; an ack timeout retransmits to the participants that have
+// not acked, and never aborts.
+func (c *Coordinator) Tick(now int64) error {
+	if !c.started || c.fence(now) {
+		return nil
+	}
+	for {
+		at, slot, ok := c.timers.next()
+		if !ok || at > now {
+			return nil
+		}
+		x := &c.win[slot]
+		switch x.phase {
+		case phPreparing:
+			c.counters.Timeouts++
+			if err := c.abort(x, ReasonTimeout, now); err != nil {
+				c.timers.stop(slot)
+				return err
+			}
+		case phPreCommitting, phCommitting, phAborting:
+			t := MsgPreCommit
+			if x.phase == phCommitting {
+				t = MsgCommit
+			} else if x.phase == phAborting {
+				t = MsgAbort
+			}
+			for p := 0; p < c.cfg.Participants; p++ {
+				if x.acks&(1<<p) == 0 {
+					c.send(x, t, NodeID(p))
+					c.counters.Retransmits++
+				}
+			}
+			c.timers.set(slot, now+c.ackTO.Get())
+		default:
+			c.timers.stop(slot)
+		}
+	}
+}
+
+// fence checks the table's epoch. Once a newer coordinator has taken over,
+// this one reports every in-flight transaction as the table decides it
+// (aborting the UNDECIDED ones by CAS, which the backup would do anyway)
+// and stops.
+func (c *Coordinator) fence(now int64) bool {
+	if c.fenced {
+		return true
+	}
+	if c.table.Epoch() == c.cfg.Epoch {
+		return false
+	}
+	c.fenced = true
+	for i := range c.win {
+		x := &c.win[i]
+		r := x.reason
+		switch x.phase {
+		case phFree:
+			continue
+		case phPreparing:
+			// Only this coordinator could have committed it, and it did
+			// not: abort it unless someone already has.
+			r = ReasonTerminated
+			if d, fr, err := c.table.Abort(x.tx, r); err == nil && d == Abort {
+				r = fr
+			}
+			x.prepared = now
+		case phPreCommitting, phCommitting:
+			r = ReasonNone // past this coordinator's commit point
+			if x.phase == phPreCommitting {
+				x.precommit = now
+			}
+		}
+		if r == ReasonNone {
+			c.counters.Committed++
+		} else {
+			c.counters.Aborted[r]++
+		}
+		if !x.replied {
+			c.result(x, r, now, true)
+		}
+		c.timers.stop(i)
+		x.phase = phFree
+	}
+	c.inflight = 0
+	return true
+}

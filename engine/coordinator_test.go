@@ -1,0 +1,139 @@
+package engine
+
+import (
+	"iter"
+	"reflect"
+	"testing"
+)
+
+// must fails the test on err.
+func must(t testing.TB, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// eq fails the test unless got equals want.
+func eq[T any](t testing.TB, what string, want, got T) {
+	t.Helper()
+	if !reflect.DeepEqual(want, got) {
+		t.Fatalf("%s = %v, want %v", what, got, want)
+	}
+}
+
+// memLog is an in-memory Log.
+type memLog struct{ recs []Record }
+
+func (l *memLog) Append(r *Record) error {
+	l.recs = append(l.recs, *r)
+	return nil
+}
+
+func (l *memLog) all() iter.Seq[*Record] {
+	return func(yield func(*Record) bool) {
+		for i := range l.recs {
+			if !yield(&l.recs[i]) {
+				return
+			}
+		}
+	}
+}
+
+func newTable(t testing.TB, n int) *DecisionTable {
+	t.Helper()
+	tab, err := InitDecisionTable(make([]byte, DecisionTableSize(n)), n)
+	must(t, err)
+	return tab
+}
+
+// cluster wires a coordinator and nodes with synchronous, in-order delivery
+// through the codec.
+type cluster struct {
+	t     testing.TB
+	tab   *DecisionTable
+	log   *memLog
+	c     *Coordinator
+	nodes []*Node
+	ps    []*NopParticipant
+	res   []Result
+	buf   []byte
+	m     Msg
+}
+
+func newCluster(t testing.TB, mode Mode, n int) *cluster {
+	k := &cluster{t: t, tab: newTable(t, 64), log: &memLog{}, buf: make([]byte, MaxMsgSize)}
+	var err error
+	k.c, err = NewCoordinator(CoordinatorConfig{Epoch: 1, Participants: n, Matching: 0, Mode: mode, Table: k.tab, Log: k.log})
+	must(t, err)
+	must(t, k.c.Start(0, k.log.all()))
+	for i := 0; i < n; i++ {
+		p := &NopParticipant{}
+		nd, err := NewNode(NodeConfig{ID: NodeID(i), Matching: i == 0, Participant: p, Table: k.tab})
+		must(t, err)
+		k.nodes, k.ps = append(k.nodes, nd), append(k.ps, p)
+	}
+	return k
+}
+
+// run delivers messages until quiet.
+func (k *cluster) run(now int64) {
+	for moved := true; moved; {
+		moved = false
+		rd := k.c.Ready()
+		msgs := append([]Msg(nil), rd.Msgs...)
+		k.res = append(k.res, rd.Results...)
+		k.c.Advance()
+		for i := range msgs {
+			moved = true
+			for j, nd := range k.nodes {
+				if msgs[i].To != Broadcast && msgs[i].To != NodeID(j) {
+					continue
+				}
+				k.roundTrip(&msgs[i])
+				must(k.t, nd.Step(now, &k.m))
+			}
+		}
+		for _, nd := range k.nodes {
+			rd := nd.Ready()
+			for i := range rd.Msgs {
+				moved = true
+				k.roundTrip(&rd.Msgs[i])
+				must(k.t, k.c.Step(now, &k.m))
+			}
+			nd.Advance()
+		}
+	}
+}
+
+func (k *cluster) roundTrip(m *Msg) {
+	n, err := m.Encode(k.buf)
+	must(k.t, err)
+	_, err = k.m.Decode(k.buf[:n])
+	must(k.t, err)
+}
+
+func TestCommitHappyPath(t *testing.T) {
+	for _, mode := range []Mode{ThreePhase, TwoPhase} {
+		t.Run(mode.String(), func(t *testing.T) {
+			k := newCluster(t, mode, 3)
+			cmd := Command{Kind: NewOrder, Side: Buy, Type: Limit, Symbol: 1, Account: 7, Price: 100, Qty: 5}
+			tx, err := k.c.Propose(10, &cmd)
+			must(t, err)
+			k.run(20)
+			eq(t, "results", 1, len(k.res))
+			eq(t, "tx", tx, k.res[0].Tx)
+			eq(t, "reason", ReasonNone, k.res[0].Reason)
+			eq(t, "order id", uint64(tx), k.res[0].Cmd.OrderID)
+			for _, p := range k.ps {
+				eq(t, "prepared", uint64(1), p.Prepared)
+				eq(t, "committed", uint64(1), p.Committed)
+			}
+			d, _, err := k.tab.Lookup(tx)
+			must(t, err)
+			eq(t, "decision", Commit, d)
+			eq(t, "in flight", 0, k.c.InFlight())
+			eq(t, "log records", 1, len(k.log.recs))
+		})
+	}
+}
