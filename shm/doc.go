@@ -1,2 +1,93 @@
-// Package shm provides named shared-memory segments.
+// Package shm provides named shared-memory segments that are safe to open,
+// liveness between the processes that share them, and duplex links (a pair
+// of ringbuf SPSC rings with their doorbells) between two processes.
+//
+// # Segments
+//
+// A segment is a file named Prefix+name in a directory (DefaultDir,
+// /dev/shm, unless Options.Dir says otherwise), mapped shared with mmap-go.
+// Create makes it with O_CREAT|O_EXCL|O_NOFOLLOW at mode 0600, reserves its
+// pages with fallocate, and writes the header; Open maps an existing one
+// after checking the file (regular, not a symlink, owned by this user, not
+// group- or world-writable, as long as its header says) and every header
+// field. A refusal is an *Error wrapping a sentinel (ErrBadMagic,
+// ErrVersion, ErrTruncated, ErrSizeMismatch, ErrForeignOwner,
+// ErrPermissions, ErrSymlink, ErrBadRegion, ErrBadHeader, ErrChecksum, ...)
+// whose message says what was found and what to do. Close unmaps; Unlink
+// removes the file. CleanStale removes segments whose creator and attached
+// processes are all dead.
+//
+// Everything in a segment is untrusted: another process may have written
+// anything there. The header is validated once, at Open; the live words
+// (liveness slots, ring cursors, records) are bounds-checked on every read.
+// A segment's owner (the same uid) can still truncate the file under a
+// mapping, which would fault on access; mode 0600 keeps everyone else out.
+//
+// # Layout
+//
+// All integers are little-endian (the live words are accessed atomically in
+// native order, so segments are for little-endian hosts: amd64, arm64). The
+// header is one 4096-byte page at offset 0:
+//
+//	offset  size  field
+//	     0     8  magic "CCSHMSEG" (0x4745534d48534343), stored last at creation
+//	     8     4  layout version (1)
+//	    12     4  header size (4096)
+//	    16     8  total size of the file in bytes
+//	    24     4  creator pid
+//	    28     4  region count (≤ 16)
+//	    32     8  creator start time, clock ticks after boot (/proc/<pid>/stat field 22)
+//	    40     8  creation time, Unix nanoseconds
+//	    48     4  liveness slot count (8)
+//	    52     4  CRC-32C of bytes 8..52 and of the region table
+//	    56     8  reserved, zero
+//	    64   512  region table: 16 entries of 32 bytes
+//	   576   448  reserved, zero
+//	  1024   512  liveness slots: 8 slots of 64 bytes (one cache line each)
+//	  1536  2560  reserved, zero
+//
+// A region table entry (unused entries are all zero):
+//
+//	offset  size  field
+//	     0     4  kind, chosen by the segment's user (links use 1 to 3)
+//	     4     4  reserved, zero
+//	     8     8  offset in the file: ≥ 4096, 64-byte aligned, after the previous region
+//	    16     8  length: > 0, 64-byte aligned, inside the file
+//	    24     8  reserved, zero
+//
+// A liveness slot:
+//
+//	offset  size  field
+//	     0     8  holder identity: start time << 22 | pid; 0 = free
+//	     8     4  flags: 1 = parked (blocked on its doorbell; do not judge by heartbeat)
+//	    12     4  reserved, zero
+//	    16     8  heartbeat counter, bumped by the holder
+//	    24     8  attach time, Unix nanoseconds
+//	    32    32  reserved, zero
+//
+// # Liveness
+//
+// A process publishes itself in a slot with Attach (a CAS on the identity
+// word, so two processes never hold one slot; a dead holder is taken over)
+// and bumps the heartbeat with Slot.Beat. Before it blocks it sets the parked
+// flag (Slot.SetParked), since a blocked process cannot beat. A Peer watches
+// a slot: it holds a pidfd on the holder, so PeerDead is reported as soon
+// as the process has exited, even while it is an unreaped zombie (which
+// kill(pid, 0) would call alive), and the identity's start time guards
+// against a reused pid. PeerStale means the process exists and is not
+// parked but its heartbeat has not moved for Options.StaleAfter: stopped,
+// hung, or starved of CPU; it is a suspicion, not a death.
+//
+// A SIGKILLed peer is reported dead by the first State call after the kernel
+// has torn it down; a Link waiting for its peer makes that call every
+// Options.CheckEvery (200 µs by default), including while parked, so death
+// is noticed within CheckEvery plus the kernel's teardown time (measured
+// about 1 ms for a Go test binary on the 2-core development VM, more under
+// the race detector).
+//
+// # Tests
+//
+// The multi-process tests re-execute the test binary as the child process
+// (TestMain looks at SHM_TEST_CHILD_ROLE). FuzzOpen feeds arbitrary file
+// contents to Open.
 package shm

@@ -20,6 +20,7 @@ const childRoleEnv = "SHM_TEST_CHILD_ROLE"
 var childRoles = map[string]func() int{
 	"attach":     childAttach,
 	"create-own": childCreateOwn,
+	"uds-echo":   childUDSEcho,
 }
 
 func TestMain(m *testing.M) {
@@ -45,7 +46,14 @@ type child struct {
 // reaped when the test ends, if it still runs.
 func startChild(t testing.TB, role string, env ...string) *child {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	return startChildFiles(t, role, nil, env...)
+}
+
+// startChildFiles is startChild passing files as descriptors 3, 4, ...
+func startChildFiles(t testing.TB, role string, files []*os.File, env ...string) *child {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$", "-test.bench=^$")
+	cmd.ExtraFiles = files
 	cmd.Env = append(os.Environ(), append([]string{childRoleEnv + "=" + role}, env...)...)
 	cmd.Stderr = os.Stderr
 	stdout, err := cmd.StdoutPipe()
@@ -70,6 +78,9 @@ func startChild(t testing.TB, role string, env ...string) *child {
 	return c
 }
 
+// fmtReady tells the parent the child is ready.
+func fmtReady() { fmt.Println("ready") }
+
 // childOptions reads the segment options the parent passed.
 func childOptions() *Options {
 	return &Options{Dir: os.Getenv("SHM_TEST_DIR")}
@@ -90,7 +101,7 @@ func childAttach() int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	fmt.Println("ready")
+	fmtReady()
 	for {
 		sl.Beat()
 		time.Sleep(50 * time.Microsecond)
@@ -109,7 +120,7 @@ func childCreateOwn() int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	fmt.Println("ready")
+	fmtReady()
 	for {
 		time.Sleep(time.Hour)
 	}

@@ -1,0 +1,114 @@
+package shm
+
+import (
+	"os"
+	"testing"
+	"time"
+
+	"github.com/HdrHistogram/hdrhistogram-go"
+	"golang.org/x/sys/unix"
+)
+
+// pingSize is the message size of every ping-pong benchmark.
+const pingSize = 64
+
+// newLatencyHistogram tracks 1 ns to 10 s at three significant digits.
+func newLatencyHistogram() *hdrhistogram.Histogram {
+	return hdrhistogram.New(1, int64(10*time.Second), 3)
+}
+
+// reportLatency reports the round-trip percentiles of h.
+func reportLatency(b *testing.B, h *hdrhistogram.Histogram) {
+	for _, q := range []struct {
+		unit string
+		pct  float64
+	}{{"p50-ns", 50}, {"p99-ns", 99}, {"p99.9-ns", 99.9}, {"p99.99-ns", 99.99}} {
+		b.ReportMetric(float64(h.ValueAtPercentile(q.pct)), q.unit)
+	}
+	b.ReportMetric(float64(h.Max()), "max-ns")
+}
+
+// BenchmarkUDSPingPong is the unix-socket peer of
+// BenchmarkShmPingPongCrossProcess: the same 64-byte round trip to a child
+// process, over a socketpair with blocking reads and writes.
+func BenchmarkUDSPingPong(b *testing.B) {
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	mine := fds[0]
+	defer unix.Close(mine)
+	theirs := os.NewFile(uintptr(fds[1]), "uds-child")
+	c := startChildFiles(b, "uds-echo", []*os.File{theirs})
+	theirs.Close()
+	h := newLatencyHistogram()
+	var msg [pingSize]byte
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		msg[0] = byte(i)
+		t0 := time.Now()
+		if err := writeFull(mine, msg[:]); err != nil {
+			b.Fatal(err)
+		}
+		if err := readFull(mine, msg[:]); err != nil {
+			b.Fatal(err)
+		}
+		h.RecordValue(int64(time.Since(t0)))
+		if msg[0] != byte(i) {
+			b.Fatalf("echo %d, want %d", msg[0], byte(i))
+		}
+	}
+	b.StopTimer()
+	reportLatency(b, h)
+	unix.Shutdown(mine, unix.SHUT_WR)
+	if err := c.cmd.Wait(); err != nil {
+		b.Errorf("echo child: %v", err)
+	}
+}
+
+// childUDSEcho echoes 64-byte messages on fd 3 until end of file.
+func childUDSEcho() int {
+	const fd = 3
+	fmtReady()
+	var msg [pingSize]byte
+	for {
+		if err := readFull(fd, msg[:]); err != nil {
+			return 0
+		}
+		if err := writeFull(fd, msg[:]); err != nil {
+			return 1
+		}
+	}
+}
+
+func readFull(fd int, b []byte) error {
+	for len(b) > 0 {
+		n, err := unix.Read(fd, b)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			return os.ErrClosed
+		}
+		b = b[n:]
+	}
+	return nil
+}
+
+func writeFull(fd int, b []byte) error {
+	for len(b) > 0 {
+		n, err := unix.Write(fd, b)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		b = b[n:]
+	}
+	return nil
+}
