@@ -1,6 +1,7 @@
 package shm
 
 import (
+	"encoding/binary"
 	"os"
 	"testing"
 	"time"
@@ -111,4 +112,66 @@ func writeFull(fd int, b []byte) error {
 		b = b[n:]
 	}
 	return nil
+}
+
+// BenchmarkShmPingPongCrossProcess measures the round trip of a 64-byte
+// record from this process to a child and back over a duplex link, with
+// both sides busy-spinning and with both spinning then parking. Compare
+// with ringbuf's BenchmarkSpinFloorPingPong (the in-process cache-line
+// floor) and BenchmarkUDSPingPong in the same run.
+func BenchmarkShmPingPongCrossProcess(b *testing.B) {
+	for _, bc := range []struct {
+		name string
+		kind IdleKind
+	}{{"busy-spin", BusySpin}, {"spin-park", SpinThenPark}} {
+		b.Run(bc.name, func(b *testing.B) {
+			dir := testDir(b)
+			opts := &Options{Dir: dir, Idle: bc.kind, Prefault: true}
+			l, err := CreateLink("pingpong", 4096, opts)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer l.Unlink()
+			defer l.Close()
+			c := startChild(b, "link-echo", "SHM_TEST_DIR="+dir, "SHM_TEST_NAME=pingpong", idleKindEnv(bc.kind))
+			h := newLatencyHistogram()
+			var msg [pingSize]byte
+			var got uint64
+			read := func(_ uint16, p []byte) { got = binary.LittleEndian.Uint64(p) }
+			tx, rx := l.Tx(), l.Rx()
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := uint64(1); b.Loop(); i++ {
+				binary.LittleEndian.PutUint64(msg[:], i)
+				t0 := time.Now()
+				if err := tx.TryWrite(typPing, msg[:]); err != nil {
+					b.Fatal(err)
+				}
+				for {
+					n, err := rx.Read(1, read)
+					if err == nil {
+						err = l.Idle(n)
+					}
+					if err != nil {
+						b.Fatal(err)
+					}
+					if n > 0 {
+						break
+					}
+				}
+				h.RecordValue(int64(time.Since(t0)))
+				if got != i {
+					b.Fatalf("echo %d, want %d", got, i)
+				}
+			}
+			b.StopTimer()
+			reportLatency(b, h)
+			if err := tx.TryWrite(typStop, nil); err != nil {
+				b.Fatal(err)
+			}
+			if err := c.cmd.Wait(); err != nil {
+				b.Errorf("echo child: %v", err)
+			}
+		})
+	}
 }

@@ -18,9 +18,12 @@ const childRoleEnv = "SHM_TEST_CHILD_ROLE"
 // childRoles are the functions a child process can run. Each returns the
 // process exit status; it tells the parent it is ready by printing "ready".
 var childRoles = map[string]func() int{
-	"attach":     childAttach,
-	"create-own": childCreateOwn,
-	"uds-echo":   childUDSEcho,
+	"attach":        childAttach,
+	"create-own":    childCreateOwn,
+	"uds-echo":      childUDSEcho,
+	"link-transfer": childLinkTransfer,
+	"link-flood":    childLinkFlood,
+	"link-echo":     childLinkEcho,
 }
 
 func TestMain(m *testing.M) {

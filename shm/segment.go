@@ -47,6 +47,9 @@ type Options struct {
 	// peer lives, so a killed peer is noticed within about this long;
 	// DefaultCheckEvery if zero.
 	CheckEvery time.Duration
+	// Idle selects how a Link waits for work: SpinThenPark (the zero
+	// value) or BusySpin.
+	Idle IdleKind
 }
 
 func (o *Options) dir() string {
