@@ -197,9 +197,14 @@ func mapTable(mem []byte, n int) *DecisionTable {
 func (t *DecisionTable) Len() int { return len(t.slots) }
 
 // Epoch returns the current coordinator epoch. Participants accept messages
-// of this epoch only.
+// of this epoch only. A corrupt value (above MaxEpoch) reads as 0, which no
+// message carries: participants then ignore everything rather than guess.
 func (t *DecisionTable) Epoch() Epoch {
-	return Epoch(atomic.LoadUint64(&t.hdr[2]))
+	e := atomic.LoadUint64(&t.hdr[2])
+	if e > uint64(MaxEpoch) {
+		return 0
+	}
+	return Epoch(e)
 }
 
 // AdvanceEpoch raises the table's epoch to e, fencing every coordinator of a
