@@ -236,7 +236,8 @@ func (l *Link) PeerPID() int { return l.peer.PID() }
 // parks on this side's doorbell (SpinThenPark), publishing the parked flag
 // first. Every Options.CheckEvery, parked or not, it checks the peer and
 // returns an error wrapping ErrPeerDead or ErrPeerClosed when it is gone;
-// otherwise nil. It does not allocate.
+// otherwise nil. Records the peer committed before it closed or died are
+// still in Rx: drain it if they matter. It does not allocate.
 func (l *Link) Idle(work int) error {
 	l.slot.Beat()
 	if work > 0 {

@@ -92,10 +92,13 @@ func transfer(l *Link, n int) (transferResult, error) {
 			return res, badErr
 		}
 		if err := l.Idle(work + k); err != nil {
-			if errors.Is(err, ErrPeerClosed) && res.sent == n {
-				continue // what the peer committed before closing is still in Rx
+			if !errors.Is(err, ErrPeerClosed) || res.sent != n {
+				return res, err
 			}
-			return res, err
+			// What the peer committed before it closed is still in Rx.
+			if _, err := rx.Read(0, read); err != nil || badErr != nil || res.recv != n {
+				return res, fmt.Errorf("peer closed after %d of %d records (%v, %v)", res.recv, n, err, badErr)
+			}
 		}
 	}
 	return res, nil

@@ -204,7 +204,9 @@ func Create(name string, regions []RegionSpec, opts *Options) (*Segment, error) 
 // Open maps an existing segment after checking the file (a regular file, not
 // a symlink, owned by this user, not group- or world-writable, as long as
 // its header says) and every header field. A refusal is an *Error wrapping
-// one of the sentinel errors; nothing is changed on refusal.
+// one of the sentinel errors; nothing is changed on refusal. A segment that
+// is still being created is refused with ErrTruncated or ErrBadMagic until
+// Create returns in the creating process.
 func Open(name string, opts *Options) (*Segment, error) {
 	if err := checkName(name); err != nil {
 		return nil, err
@@ -295,8 +297,8 @@ func (s *Segment) prepare() error {
 }
 
 // Close detaches the liveness slots this Segment attached and unmaps it.
-// It does not remove the file; see Unlink. The Segment's memory (and any
-// region slices or rings over it) must not be used after Close.
+// It does not remove the file; see Unlink. The Segment's memory (region
+// slices, rings over it, Peers from Watch) must not be used after Close.
 func (s *Segment) Close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
