@@ -121,7 +121,7 @@ type sim struct {
 	seq      uint64
 	q        eventQueue
 	tab      *DecisionTable
-	log      *memLog
+	log      *simLog
 	coords   []*simCoord
 	nodes    [simParts]*simNode
 	lastSend [simParts + 1][simParts + 1]int64 // FIFO links in the clean profile
@@ -189,12 +189,12 @@ func newSim(seed uint64, trace bool) *sim {
 		seed:     seed,
 		rng:      rng,
 		prof:     pickProfile(rng),
-		log:      &memLog{},
 		buf:      make([]byte, MaxMsgSize),
 		proposed: map[TxID]*Command{},
 		proposer: map[TxID]int{},
 		results:  map[TxID][]Result{},
 	}
+	s.log = &simLog{s: s}
 	if trace {
 		s.trace = &strings.Builder{}
 	}
@@ -271,8 +271,9 @@ func (s *sim) takeover() {
 	}
 	s.coords = append(s.coords, &simCoord{c: c})
 	s.tracef("coordinator %d starts with epoch %d", len(s.coords)-1, cfg.Epoch)
-	if err := c.Start(s.now, s.log.all()); err != nil {
-		s.failf("coordinator start: %v", err)
+	if s.guard(func() error { return c.Start(s.now, s.log.all()) }) {
+		s.tracef("coordinator %d crashes during its start", len(s.coords)-1)
+		s.killCoord(len(s.coords) - 1)
 		return
 	}
 	s.flushCoord(len(s.coords) - 1)
@@ -337,6 +338,11 @@ func (s *sim) handle(ev *event) {
 				s.failf("node %d step: %v", ev.proc, err)
 			}
 		}
+		if s.midCrash() { // after the Participant call, before any reply leaves
+			s.tracef("node %d crashes mid-step", ev.proc)
+			s.crashNode(ev.proc)
+			return
+		}
 		s.flushNode(ev.proc)
 	case evDeliverCoord, evTimerCoord:
 		sc := s.coords[ev.proc]
@@ -356,27 +362,28 @@ func (s *sim) handle(ev *event) {
 			}
 			return
 		}
+		var crashed bool
 		if ev.kind == evTimerCoord {
-			if err := sc.c.Tick(s.now); err != nil {
-				s.failf("coordinator %d tick: %v", ev.proc, err)
-			}
+			crashed = s.guard(func() error { return sc.c.Tick(s.now) })
 		} else {
 			if _, err := s.m.Decode(ev.data); err != nil {
 				s.failf("coordinator decode: %v", err)
 				return
 			}
 			s.tracef("coord %d <- %v tx %d from %d e%d r=%v", ev.proc, s.m.Type, s.m.Tx, s.m.From, s.m.Epoch, s.m.Reason)
-			if err := sc.c.Step(s.now, &s.m); err != nil {
-				s.failf("coordinator %d step: %v", ev.proc, err)
-			}
+			crashed = s.guard(func() error { return sc.c.Step(s.now, &s.m) })
+		}
+		if crashed || s.midCrash() { // in the log, or after the CAS before anything is sent
+			s.tracef("coordinator %d crashes mid-step", ev.proc)
+			s.killCoord(ev.proc)
+			return
 		}
 		s.flushCoord(ev.proc)
 	case evPropose:
 		s.propose()
 	case evCrashNode:
 		s.tracef("node %d crashes", ev.proc)
-		s.nodes[ev.proc].dead = true
-		s.push(s.now+s.between(1_000, 2_000_000), evRestartNode, ev.proc, 0, nil)
+		s.crashNode(ev.proc)
 	case evRestartNode:
 		s.startNode(ev.proc, true)
 	case evStallNode:
@@ -392,11 +399,8 @@ func (s *sim) handle(ev *event) {
 			s.push(s.now+s.between(20_000, 300_000), evTakeover, 0, 0, nil)
 		}
 	case evKillCoord:
-		a := s.active()
-		a.dead, a.killed = true, true
 		s.tracef("coordinator %d killed", len(s.coords)-1)
-		s.push(s.now+s.between(10_000, 100_000), evSetAlive, 0, 0, nil)
-		s.push(s.now+s.between(20_000, 300_000), evTakeover, 0, 0, nil)
+		s.killCoord(len(s.coords) - 1)
 	case evTakeover:
 		s.takeover()
 	case evSetAlive:
@@ -408,6 +412,73 @@ func (s *sim) handle(ev *event) {
 	case evBreaker:
 		s.breaker()
 	}
+}
+
+func (s *sim) crashNode(i int) {
+	s.nodes[i].dead = true
+	s.push(s.now+s.between(1_000, 2_000_000), evRestartNode, i, 0, nil)
+}
+
+// killCoord kills coordinator incarnation i; if it is the active one, the
+// participants notice and a backup takes over.
+func (s *sim) killCoord(i int) {
+	sc := s.coords[i]
+	sc.dead, sc.killed = true, true
+	if i == len(s.coords)-1 {
+		s.push(s.now+s.between(10_000, 100_000), evSetAlive, 0, 0, nil)
+		s.push(s.now+s.between(20_000, 300_000), evTakeover, 0, 0, nil)
+	}
+}
+
+// midCrash decides whether the process that just stepped dies before its
+// output leaves: a crash between any two steps of any phase.
+func (s *sim) midCrash() bool {
+	if s.faults >= s.prof.maxFaults || !s.chance(s.prof.pFault/2) {
+		return false
+	}
+	s.faults++
+	return true
+}
+
+// simCrash is the panic value of a process killed inside a call.
+type simCrash struct{}
+
+// guard runs a coordinator call, reports its error, and turns a simCrash
+// panic (the log killed the process mid-call) into crashed.
+func (s *sim) guard(f func() error) (crashed bool) {
+	defer func() {
+		if r := recover(); r != nil {
+			if _, ok := r.(simCrash); !ok {
+				panic(r)
+			}
+			crashed = true
+		}
+	}()
+	if err := f(); err != nil {
+		s.failf("coordinator: %v", err)
+	}
+	return false
+}
+
+// simLog is the journal: shared by every coordinator incarnation, and able
+// to kill the appending process just before or just after a record lands.
+type simLog struct {
+	memLog
+	s *sim
+}
+
+func (l *simLog) Append(r *Record) error {
+	s := l.s
+	crash := s.midCrash()
+	before := crash && s.chance(0.5)
+	if !before {
+		l.memLog.Append(r)
+	}
+	if crash {
+		s.tracef("log append of %v tx %d: the coordinator dies %s it", r.Kind, r.Tx, map[bool]string{true: "before", false: "after"}[before])
+		panic(simCrash{})
+	}
+	return nil
 }
 
 func (s *sim) propose() {
@@ -778,14 +849,56 @@ func (p *testParticipant) Apply(tx TxID, cmd *Command, out *Outcome) error {
 func (p *testParticipant) Snapshot(io.Writer) error { return errors.New("not supported") }
 func (p *testParticipant) Restore(io.Reader) error  { return errors.New("not supported") }
 
-func runSeed(seed uint64, trace bool) (*sim, error) {
+// simStats sums what the seeds exercised, to show the faults really happen.
+type simStats struct {
+	seeds, committed, aborted, takeovers, fencedResults, restarts, terminations, timeouts, retransmits, stale atomic.Uint64
+}
+
+func (st *simStats) add(s *sim) {
+	st.seeds.Add(1)
+	for tx := range s.proposed {
+		if s.committed[0][tx] {
+			st.committed.Add(1)
+		} else {
+			st.aborted.Add(1)
+		}
+	}
+	st.takeovers.Add(uint64(len(s.coords) - 1))
+	for _, sc := range s.coords {
+		c := sc.c.Counters()
+		st.timeouts.Add(c.Timeouts)
+		st.retransmits.Add(c.Retransmits)
+		if sc.c.Fenced() && !sc.dead {
+			st.fencedResults.Add(1)
+		}
+	}
+	for _, nd := range s.nodes {
+		st.restarts.Add(uint64(nd.inc))
+		c := nd.n.Counters()
+		st.terminations.Add(c.Terminations)
+		st.stale.Add(c.Stale)
+	}
+}
+
+func (st *simStats) String() string {
+	return fmt.Sprintf("%d seeds: %d committed, %d aborted; %d takeovers, %d stale coordinators fenced, %d participant restarts, "+
+		"%d termination CASes, %d prepare timeouts, %d retransmits, %d stale messages ignored by nodes",
+		st.seeds.Load(), st.committed.Load(), st.aborted.Load(), st.takeovers.Load(), st.fencedResults.Load(), st.restarts.Load(),
+		st.terminations.Load(), st.timeouts.Load(), st.retransmits.Load(), st.stale.Load())
+}
+
+func runSeed(seed uint64, trace bool, st *simStats) (*sim, error) {
 	s := newSim(seed, trace)
-	return s, s.run()
+	err := s.run()
+	if err == nil && st != nil {
+		st.add(s)
+	}
+	return s, err
 }
 
 func TestSim(t *testing.T) {
 	if *simSeed >= 0 {
-		s, err := runSeed(uint64(*simSeed), true)
+		s, err := runSeed(uint64(*simSeed), true, nil)
 		if *simTrace {
 			fmt.Fprint(os.Stderr, s.trace.String())
 		}
@@ -803,6 +916,7 @@ func TestSim(t *testing.T) {
 	var mu sync.Mutex
 	var failed []uint64
 	var wg sync.WaitGroup
+	var st simStats
 	for range runtime.GOMAXPROCS(0) {
 		wg.Add(1)
 		go func() {
@@ -813,7 +927,7 @@ func TestSim(t *testing.T) {
 					return
 				}
 				seed := *simFirst + i
-				if _, err := runSeed(seed, *simTrace); err != nil {
+				if _, err := runSeed(seed, *simTrace, &st); err != nil {
 					mu.Lock()
 					failed = append(failed, seed)
 					mu.Unlock()
@@ -830,4 +944,5 @@ func TestSim(t *testing.T) {
 	}
 	wg.Wait()
 	t.Logf("%d seeds from %d in %v", seeds, *simFirst, time.Since(start).Round(time.Millisecond))
+	t.Logf("passing runs: %v", &st)
 }
