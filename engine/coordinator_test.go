@@ -4,6 +4,9 @@ import (
 	"iter"
 	"reflect"
 	"testing"
+	"time"
+
+	"github.com/HdrHistogram/hdrhistogram-go"
 )
 
 // must fails the test on err.
@@ -134,6 +137,121 @@ func TestCommitHappyPath(t *testing.T) {
 			eq(t, "decision", Commit, d)
 			eq(t, "in flight", 0, k.c.InFlight())
 			eq(t, "log records", 1, len(k.log.recs))
+		})
+	}
+}
+
+// benchCluster wires a coordinator to nodes directly, through the codec,
+// without allocating: the state machines' own cost, no transport.
+type benchCluster struct {
+	c     *Coordinator
+	nodes []*Node
+	buf   []byte
+	m     Msg
+	base  time.Time
+	done  int
+}
+
+func newBenchCluster(b *testing.B, mode Mode) *benchCluster {
+	tab := newTable(b, 1024)
+	k := &benchCluster{buf: make([]byte, MaxMsgSize), base: time.Now()}
+	var err error
+	k.c, err = NewCoordinator(CoordinatorConfig{Epoch: 1, Participants: 3, Matching: 0, Mode: mode, Table: tab, Log: nopLog{}})
+	must(b, err)
+	must(b, k.c.Start(0, func(func(*Record) bool) {}))
+	for i := 0; i < 3; i++ {
+		nd, err := NewNode(NodeConfig{ID: NodeID(i), Matching: i == 0, Participant: &NopParticipant{}, Table: tab})
+		must(b, err)
+		k.nodes = append(k.nodes, nd)
+	}
+	return k
+}
+
+// nopLog is a Log that keeps nothing.
+type nopLog struct{}
+
+func (nopLog) Append(*Record) error { return nil }
+
+func (k *benchCluster) now() int64 { return int64(time.Since(k.base)) }
+
+func (k *benchCluster) pass(m *Msg) {
+	n, err := m.Encode(k.buf)
+	if err != nil {
+		panic(err)
+	}
+	if _, err := k.m.Decode(k.buf[:n]); err != nil {
+		panic(err)
+	}
+}
+
+// settle delivers every message until all is quiet.
+func (k *benchCluster) settle() {
+	for moved := true; moved; {
+		moved = false
+		now := k.now()
+		rd := k.c.Ready()
+		k.done += len(rd.Results)
+		for i := range rd.Msgs {
+			moved = true
+			k.pass(&rd.Msgs[i])
+			for j, nd := range k.nodes {
+				if k.m.To == Broadcast || k.m.To == NodeID(j) {
+					if err := nd.Step(now, &k.m); err != nil {
+						panic(err)
+					}
+				}
+			}
+		}
+		k.c.Advance()
+		for _, nd := range k.nodes {
+			rd := nd.Ready()
+			for i := range rd.Msgs {
+				moved = true
+				k.pass(&rd.Msgs[i])
+				if err := k.c.Step(now, &k.m); err != nil {
+					panic(err)
+				}
+			}
+			nd.Advance()
+		}
+	}
+}
+
+// BenchmarkStateMachines measures one transaction through the coordinator
+// and three nodes (NopParticipant), messages through the codec, no
+// transport: 3PC against 2PC, and 3PC with batches of 64 proposals.
+func BenchmarkStateMachines(b *testing.B) {
+	cmd := Command{Kind: NewOrder, Side: Buy, Type: Limit, Symbol: 1, Account: 1, Price: 100, Qty: 1}
+	for _, bc := range []struct {
+		name  string
+		mode  Mode
+		batch int
+	}{{"3pc", ThreePhase, 1}, {"2pc", TwoPhase, 1}, {"3pc-batch64", ThreePhase, 64}} {
+		b.Run(bc.name, func(b *testing.B) {
+			k := newBenchCluster(b, bc.mode)
+			h := hdrhistogram.New(1, int64(time.Second), 3)
+			b.ReportAllocs()
+			for b.Loop() {
+				t0 := time.Now()
+				for range bc.batch {
+					if _, err := k.c.Propose(k.now(), &cmd); err != nil {
+						b.Fatal(err)
+					}
+				}
+				k.settle()
+				_ = h.RecordValue(int64(time.Since(t0)) / int64(bc.batch))
+			}
+			if k.done != b.N*bc.batch {
+				b.Fatalf("%d results for %d transactions", k.done, b.N*bc.batch)
+			}
+			b.ReportMetric(float64(b.N*bc.batch)/b.Elapsed().Seconds(), "tx/s")
+			for _, q := range []struct {
+				unit string
+				p    float64
+			}{{"p50-ns", 50}, {"p99-ns", 99}, {"p99.9-ns", 99.9}, {"p99.99-ns", 99.99}} {
+				b.ReportMetric(float64(h.ValueAtQuantile(q.p)), q.unit)
+			}
+			b.ReportMetric(float64(h.Max()), "max-ns")
 		})
 	}
 }
