@@ -29,7 +29,9 @@ func (l latencies) report(b *testing.B) {
 // nopDecider is never called: the benchmarks do not trip.
 type nopDecider struct{}
 
-func (nopDecider) Abort(engine.TxID, engine.Reason) bool { panic("benchmark tripped") }
+func (nopDecider) Abort(engine.TxID, engine.Reason) (engine.Decision, engine.Reason, error) {
+	panic("benchmark tripped")
+}
 
 // BenchmarkTransaction is the breaker's cost per transaction on the
 // coordinator's path: Begin, CheckFills with one fill, Committed. Its peer

@@ -95,18 +95,12 @@ func New(cfg Config, dec Decider) (*Breaker, error) {
 	return b, nil
 }
 
-// Begin admits a command about to become transaction tx, before PREPARE.
-// A new order or a replace for a halted market or symbol is rejected with
+// Admit is the fast check before the coordinator proposes cmd: a new
+// order or a replace for a halted market or symbol is rejected with
 // engine.ReasonHalted and the instant trading resumes (Forever: until an
-// operator resumes it); engine.ReasonBackpressure means MaxInFlight
-// transactions are tracked already. Otherwise Begin returns
-// engine.ReasonNone and tracks tx as in flight until Committed or Aborted.
-//
-// Cancels are always admitted and never tracked: a halted market must let
-// people pull their orders, and a cancel cannot trade, so a trip neither
-// rejects nor aborts one. Admission and tracking happen under one lock, so
-// no transaction slips into a scope between its trip and its halt.
-func (b *Breaker) Begin(tx engine.TxID, cmd *engine.Command, now int64) (reason engine.Reason, resumesAt int64) {
+// operator resumes it), without becoming a transaction. Cancels are always
+// admitted: a halted market must let people pull their orders.
+func (b *Breaker) Admit(cmd *engine.Command, now int64) (reason engine.Reason, resumesAt int64) {
 	if cmd.Kind == engine.Cancel {
 		return engine.ReasonNone, 0
 	}
@@ -115,10 +109,41 @@ func (b *Breaker) Begin(tx engine.TxID, cmd *engine.Command, now int64) (reason 
 	if halted, until := b.haltedLocked(cmd.Symbol, now); halted {
 		return engine.ReasonHalted, until
 	}
-	if !b.inflight.add(tx, cmd.Symbol) {
-		return engine.ReasonBackpressure, 0
-	}
 	return engine.ReasonNone, 0
+}
+
+// Begin tracks transaction tx, just proposed for cmd (its decision slot is
+// open), as in flight for cmd's symbol until Committed or Aborted. Call it
+// right after the coordinator's Propose, before the PREPAREs are sent.
+//
+// If the scope was halted since Admit, or MaxInFlight transactions are
+// tracked already, Begin aborts tx by CAS with engine.ReasonHalted or
+// engine.ReasonBackpressure and returns that reason (and for a halt the
+// instant trading resumes): the coordinator's commit CAS will lose, and its
+// Result carries the reason. Tracking and the halt check happen under the
+// lock that a trip holds, so every transaction of a halted scope is either
+// settled by the trip or aborted here. Cancels are not tracked: a cancel
+// cannot trade, so a trip neither rejects nor aborts one.
+func (b *Breaker) Begin(tx engine.TxID, cmd *engine.Command, now int64) (reason engine.Reason, resumesAt int64) {
+	if cmd.Kind == engine.Cancel {
+		return engine.ReasonNone, 0
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	halted, until := b.haltedLocked(cmd.Symbol, now)
+	switch {
+	case halted:
+		reason, resumesAt = engine.ReasonHalted, until
+	case !b.inflight.add(tx, cmd.Symbol):
+		reason = engine.ReasonBackpressure
+	default:
+		return engine.ReasonNone, 0
+	}
+	// The coordinator has not sent the PREPAREs, so nothing can have
+	// decided tx: an error or a COMMIT means the table is corrupt, and
+	// the coordinator meets it at its own CAS.
+	_, _, _ = b.dec.Abort(tx, reason)
+	return reason, resumesAt
 }
 
 // haltedLocked reports whether trading symbol sym is halted and until when.
@@ -214,9 +239,10 @@ func (b *Breaker) tripBand(tx engine.TxID, sym uint32, p int64, now int64) *Repo
 }
 
 // settle aborts, by CAS through the Decider, every tracked transaction in
-// r's scope (and r.Tx when withTx), sorting each into r.Aborted or
-// r.Completed by what the CAS found. The halt is already in place, so no
-// transaction joins the scope meanwhile. It records r and returns it.
+// r's scope (and r.Tx when withTx), sorting each into r.Aborted,
+// r.Completed or r.Unresolved by what the CAS found. The halt is already in
+// place, so no transaction joins the scope meanwhile. It records r and
+// returns it.
 func (b *Breaker) settle(r *Report, withTx bool) *Report {
 	n := 0
 	for _, it := range b.inflight.items {
@@ -226,29 +252,43 @@ func (b *Breaker) settle(r *Report, withTx bool) *Report {
 	}
 	r.Aborted = make([]engine.TxID, 0, n+1)
 	r.Completed = make([]engine.TxID, 0, n)
-	resolve := func(tx engine.TxID) {
-		if b.dec.Abort(tx, engine.ReasonCircuitBreaker) {
-			r.Completed = append(r.Completed, tx)
-		} else {
-			r.Aborted = append(r.Aborted, tx)
-		}
-	}
 	found := false
 	for _, it := range b.inflight.items {
 		isTx := withTx && it.tx == r.Tx
 		found = found || isTx
 		// r.Tx may be tracked under another symbol than the one it trades.
 		if r.Scope.covers(it.sym) || isTx {
-			resolve(it.tx)
+			b.resolve(r, it.tx)
 		}
 	}
 	if withTx && !found {
-		resolve(r.Tx) // never tracked: abort it all the same
+		b.resolve(r, r.Tx) // never tracked: abort it all the same
 	}
 	slices.Sort(r.Aborted)
 	slices.Sort(r.Completed)
+	slices.Sort(r.Unresolved)
 	b.reports = append(b.reports, *r)
 	return r
+}
+
+// resolve aborts tx by CAS and files it in r by the slot's final decision.
+func (b *Breaker) resolve(r *Report, tx engine.TxID) {
+	d, _, err := b.dec.Abort(tx, engine.ReasonCircuitBreaker)
+	switch {
+	case errors.Is(err, engine.ErrNotInTable):
+		// The slot was released and reused: tx finished before the trip
+		// and its Committed or Aborted call is on its way.
+	case err == nil && d == engine.Commit:
+		r.Completed = append(r.Completed, tx)
+	case err == nil && d == engine.Abort:
+		r.Aborted = append(r.Aborted, tx)
+	default:
+		if err == nil {
+			err = fmt.Errorf("tx %d: decision %v after an abort CAS: %w", tx, d, engine.ErrCorruptSlot)
+		}
+		r.Unresolved = append(r.Unresolved, tx)
+		r.Err = errors.Join(r.Err, err)
+	}
 }
 
 // Committed tells the breaker that tx, decided COMMIT, is done, with its

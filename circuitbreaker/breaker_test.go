@@ -397,17 +397,76 @@ func TestOperatorCalls(t *testing.T) {
 }
 
 func TestBackpressureWhenTrackerFull(t *testing.T) {
-	b, _ := newBreaker(t, Config{Symbols: 1, MaxInFlight: 2})
+	b, ft := newBreaker(t, Config{Symbols: 1, MaxInFlight: 2})
 	for tx := engine.TxID(1); tx <= 2; tx++ {
 		r, _ := b.Begin(tx, newOrder(0, 1), 0)
 		must.Equal(t, engine.ReasonNone, r)
 	}
 	r, _ := b.Begin(3, newOrder(0, 1), 0)
 	check.Equal(t, engine.ReasonBackpressure, r)
+	check.Equal(t, engine.ReasonBackpressure, ft.reasons[3], "an untrackable transaction is aborted, not let loose")
 	b.Aborted(1)
-	r, _ = b.Begin(3, newOrder(0, 1), 0)
+	r, _ = b.Begin(4, newOrder(0, 1), 0)
 	check.Equal(t, engine.ReasonNone, r)
-	check.Panics(t, func() { b.Begin(3, newOrder(0, 1), 0) }, "a transaction id begun twice is a coordinator bug")
+	check.Panics(t, func() { b.Begin(4, newOrder(0, 1), 0) }, "a transaction id begun twice is a coordinator bug")
+}
+
+func TestAdmitThenBegin(t *testing.T) {
+	b, ft := newBreaker(t, Config{Symbols: 2, MaxInFlight: 4})
+	cmd := newOrder(1, 100)
+	r, _ := b.Admit(cmd, 0)
+	must.Equal(t, engine.ReasonNone, r)
+	// The halt lands between Admit and Begin (the coordinator's Propose).
+	rep, err := b.Halt(SymbolScope(1), 1, time.Minute)
+	must.NoError(t, err)
+	check.Empty(t, rep.Aborted, "tx 5 was not tracked yet")
+	r, until := b.Begin(5, cmd, 2)
+	check.Equal(t, engine.ReasonHalted, r)
+	check.Equal(t, 1+int64(time.Minute), until)
+	check.Equal(t, engine.Abort, ft.slots[5], "Begin aborts it by CAS")
+	check.Equal(t, engine.ReasonHalted, ft.reasons[5])
+	check.Equal(t, 0, b.InFlight())
+	r, until = b.Admit(cmd, 3)
+	check.Equal(t, engine.ReasonHalted, r)
+	check.Equal(t, 1+int64(time.Minute), until)
+	r, _ = b.Admit(&engine.Command{Kind: engine.Cancel, Symbol: 1}, 3)
+	check.Equal(t, engine.ReasonNone, r)
+	r, _ = b.Admit(newOrder(0, 100), 3)
+	check.Equal(t, engine.ReasonNone, r)
+}
+
+// scriptedDecider answers Abort from a table of canned answers.
+type scriptedDecider map[engine.TxID]struct {
+	d   engine.Decision
+	err error
+}
+
+func (s scriptedDecider) Abort(tx engine.TxID, r engine.Reason) (engine.Decision, engine.Reason, error) {
+	a := s[tx]
+	return a.d, r, a.err
+}
+
+func TestTripDeciderErrors(t *testing.T) {
+	dec := scriptedDecider{
+		1: {engine.Abort, nil},
+		2: {engine.Commit, nil},
+		3: {engine.Undecided, engine.ErrNotInTable}, // finished; slot reused
+		4: {engine.Undecided, engine.ErrCorruptSlot},
+		5: {engine.Undecided, nil}, // a decider that breaks its contract
+	}
+	b, err := New(Config{Symbols: 1, MaxInFlight: 8}, dec)
+	must.NoError(t, err)
+	for tx := engine.TxID(1); tx <= 5; tx++ {
+		b.Begin(tx, newOrder(0, 1), 0)
+	}
+	rep, err := b.Halt(MarketScope(), 0, time.Minute)
+	must.NoError(t, err)
+	check.Equal(t, []engine.TxID{1}, rep.Aborted)
+	check.Equal(t, []engine.TxID{2}, rep.Completed)
+	check.Equal(t, []engine.TxID{4, 5}, rep.Unresolved)
+	check.ErrorIs(t, rep.Err, engine.ErrCorruptSlot)
+	check.Equal(t, 4, rep.InFlight())
+	t.Log(rep)
 }
 
 func TestReportString(t *testing.T) {

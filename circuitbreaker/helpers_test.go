@@ -6,42 +6,30 @@ import (
 	"github.com/commitcore/commitcore/engine"
 )
 
-// fakeDecision is the state of one slot of fakeTable.
-type fakeDecision uint8
-
-const (
-	undecided fakeDecision = iota
-	commit
-	abort
-)
-
-// fakeTable is a single-threaded decision table for the pure-logic tests.
+// fakeTable is a single-threaded decision table for the pure-logic tests;
+// unknown transactions are UNDECIDED.
 type fakeTable struct {
-	slots   map[engine.TxID]fakeDecision
+	slots   map[engine.TxID]engine.Decision
 	reasons map[engine.TxID]engine.Reason
 }
 
 func newFakeTable() *fakeTable {
-	return &fakeTable{slots: map[engine.TxID]fakeDecision{}, reasons: map[engine.TxID]engine.Reason{}}
+	return &fakeTable{slots: map[engine.TxID]engine.Decision{}, reasons: map[engine.TxID]engine.Reason{}}
 }
 
-func (t *fakeTable) Abort(tx engine.TxID, reason engine.Reason) bool {
-	switch t.slots[tx] {
-	case undecided:
-		t.slots[tx], t.reasons[tx] = abort, reason
-		return false
-	case commit:
-		return true
+func (t *fakeTable) Abort(tx engine.TxID, r engine.Reason) (engine.Decision, engine.Reason, error) {
+	if t.slots[tx] == engine.Undecided {
+		t.slots[tx], t.reasons[tx] = engine.Abort, r
 	}
-	return false
+	return t.slots[tx], t.reasons[tx], nil
 }
 
 // commit is the coordinator's CAS: it wins only on an undecided slot.
 func (t *fakeTable) commit(tx engine.TxID) bool {
-	if t.slots[tx] != undecided {
+	if t.slots[tx] != engine.Undecided {
 		return false
 	}
-	t.slots[tx] = commit
+	t.slots[tx] = engine.Commit
 	return true
 }
 

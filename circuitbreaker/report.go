@@ -60,7 +60,9 @@ func (c Cause) String() string {
 // Report describes one trip: what halted, when and why, and what happened to
 // every transaction in flight for the scope at the trip instant. Aborted and
 // Completed are disjoint, sorted, and together are exactly the transactions
-// that were in flight for the scope (plus the tripping transaction).
+// that were in flight for the scope (plus the tripping transaction); a
+// transaction whose slot was already released and reused had finished, and
+// is in neither.
 type Report struct {
 	Scope Scope
 	Cause Cause
@@ -94,10 +96,15 @@ type Report struct {
 	// Completed lists the transactions already decided COMMIT at the trip:
 	// past their commit point, they complete during the halt.
 	Completed []engine.TxID
+	// Unresolved lists the transactions whose slot could not be read
+	// (engine.ErrCorruptSlot), and Err says why; both are empty unless the
+	// decision table is corrupt.
+	Unresolved []engine.TxID
+	Err        error
 }
 
-// InFlight returns how many transactions the trip resolved.
-func (r *Report) InFlight() int { return len(r.Aborted) + len(r.Completed) }
+// InFlight returns how many transactions were in flight for the scope.
+func (r *Report) InFlight() int { return len(r.Aborted) + len(r.Completed) + len(r.Unresolved) }
 
 // String renders the report on one line for logs and the simulator.
 func (r *Report) String() string {
@@ -117,5 +124,8 @@ func (r *Report) String() string {
 		fmt.Fprintf(&sb, ", resumes at %d (%v)", r.ResumesAt, r.Halt)
 	}
 	fmt.Fprintf(&sb, "; in flight %d: aborted %v, completed %v", r.InFlight(), r.Aborted, r.Completed)
+	if len(r.Unresolved) > 0 {
+		fmt.Fprintf(&sb, ", unresolved %v: %v", r.Unresolved, r.Err)
+	}
 	return sb.String()
 }
