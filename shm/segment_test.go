@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -221,6 +222,21 @@ var corruptions = []corrupt{
 	{"mode 0602", chmod(0o602), ErrPermissions},
 }
 
+// corruptionDetails tells apart the cases whose sentinel another check
+// would also report.
+var corruptionDetails = map[string]string{
+	"file shorter than header": "shorter than the 4096-byte header",
+	"region inside header":     "overlaps the 4096-byte header",
+	"regions overlap":          "overlaps the previous region",
+	"region outside file":      "outside the 8384-byte file",
+	"region length zero":       "outside",
+	"region misaligned":        "aligned",
+	"unused region entry":      "unused region entry 3",
+	"creation time negative":   "creation time",
+	"creator start too large":  "creator start time",
+	"region count too large":   "exceeds 16",
+}
+
 // TestOpenRefusals corrupts one thing at a time and checks that Open names
 // it. Each check in readHeader and checkFile has a case here that reports a
 // different sentinel (or none) when the check is removed.
@@ -248,7 +264,10 @@ func TestOpenRefusals(t *testing.T) {
 			}
 			var e *Error
 			if !errors.As(err, &e) || e.Path != path || advice[e.Kind] == "" {
-				t.Errorf("error %#v is not an *Error for %s with advice", err, path)
+				t.Fatalf("error %#v is not an *Error for %s with advice", err, path)
+			}
+			if d := corruptionDetails[c.name]; !strings.Contains(e.Detail, d) {
+				t.Errorf("detail %q does not say %q", e.Detail, d)
 			}
 			if now, _ := os.ReadFile(path); string(now) != string(after) || len(before) == 0 {
 				t.Errorf("open changed the refused file")
