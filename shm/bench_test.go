@@ -175,3 +175,26 @@ func BenchmarkShmPingPongCrossProcess(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkPeerState measures one liveness check of a live peer (a pidfd
+// poll and two loads), the cost a waiting Link pays every CheckEvery.
+func BenchmarkPeerState(b *testing.B) {
+	s, err := Create("peerstate", nil, &Options{Dir: testDir(b)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	sl, err := s.Attach(0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	p, _ := s.Watch(0)
+	defer p.Close()
+	b.ReportAllocs()
+	for b.Loop() {
+		sl.Beat()
+		if p.State() != PeerAlive {
+			b.Fatal("own slot not alive")
+		}
+	}
+}

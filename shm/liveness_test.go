@@ -262,3 +262,34 @@ func TestCleanStale(t *testing.T) {
 		t.Errorf("recreate after clean: %v", err)
 	}
 }
+
+// TestPeerStoppedIsStaleNotDead stops an attached child with SIGSTOP: a
+// stalled process must look stale (it stopped beating) but never dead, and
+// alive again once continued.
+func TestPeerStoppedIsStaleNotDead(t *testing.T) {
+	dir := testDir(t)
+	s, err := Create("stop", nil, &Options{Dir: dir, StaleAfter: 5 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	c := startChild(t, "attach", "SHM_TEST_DIR="+dir, "SHM_TEST_NAME=stop", "SHM_TEST_SLOT=1")
+	p, _ := s.Watch(1)
+	defer p.Close()
+	if err := c.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	for st := p.State(); st != PeerStale; st = p.State() {
+		if st != PeerAlive {
+			t.Fatalf("stopped child: %v, want alive until stale", st)
+		}
+		if time.Since(start) > 5*time.Second {
+			t.Fatal("stopped child never became stale")
+		}
+	}
+	if err := c.cmd.Process.Signal(syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	waitState(t, p, PeerAlive)
+}
