@@ -53,8 +53,9 @@ const idleCheckMask = 63
 // Link is one side of a duplex link: two SPSC rings in one segment, one each
 // way, the doorbell each side parks on, and each side's liveness slot. The
 // creating side makes it with CreateLink, the other side attaches with
-// OpenLink; Tx and Rx then give this side's rings. A Link (its rings and its
-// Idle) is used by one goroutine at a time, like the rings themselves.
+// OpenLink; Tx and Rx then give this side's rings. Each ring has one user
+// at a time: one goroutine may write Tx while another reads Rx and calls
+// Idle (Idle belongs with Rx: it parks on the doorbell Rx's producer rings).
 type Link struct {
 	seg      *Segment
 	tx, rx   *ringbuf.SPSC

@@ -366,6 +366,9 @@ func TestOpenLinkRefusals(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer l.Close()
+	if got, want := l.Segment().Size(), LinkSize(1024); got != want {
+		t.Errorf("link segment of %d bytes, LinkSize says %d", got, want)
+	}
 	if _, err := OpenLink("l", 2048, opts); !errors.Is(err, ErrLayout) {
 		t.Errorf("open with another capacity: %v, want ErrLayout", err)
 	}
@@ -395,5 +398,42 @@ func TestOpenLinkRefusals(t *testing.T) {
 	}
 	if st := l.PeerState(); st != PeerAbsent {
 		t.Errorf("peer state after the opener closed: %v, want absent", st)
+	}
+}
+
+// TestLinkIdleReportsPeerClosed checks, in one process, that Idle says
+// nothing while the peer has not attached yet or lives, and reports
+// ErrPeerClosed once a peer that was seen closes.
+func TestLinkIdleReportsPeerClosed(t *testing.T) {
+	for _, kind := range []IdleKind{BusySpin, SpinThenPark} {
+		opts := &Options{Dir: testDir(t), Idle: kind, CheckEvery: time.Nanosecond}
+		l, err := CreateLink("closed", 1024, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		idle := func(calls int) error {
+			for range calls {
+				if err := l.Idle(0); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+		if err := idle(300); err != nil {
+			t.Fatalf("idle before the peer attached: %v", err)
+		}
+		o, err := OpenLink("closed", 1024, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := idle(300); err != nil {
+			t.Fatalf("idle with a live peer: %v", err)
+		}
+		o.Close()
+		if err := idle(300); !errors.Is(err, ErrPeerClosed) {
+			t.Errorf("idle after the peer closed: %v, want ErrPeerClosed", err)
+		}
+		l.Close()
+		l.Unlink()
 	}
 }
