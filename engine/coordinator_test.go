@@ -1,8 +1,11 @@
 package engine
 
 import (
+	"errors"
+	"fmt"
 	"iter"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -252,6 +255,190 @@ func BenchmarkStateMachines(b *testing.B) {
 				b.ReportMetric(float64(h.ValueAtQuantile(q.p)), q.unit)
 			}
 			b.ReportMetric(float64(h.Max()), "max-ns")
+		})
+	}
+}
+
+// drain takes c's pending messages and results.
+func (k *cluster) drain(c *Coordinator) []Msg {
+	rd := c.Ready()
+	msgs := append([]Msg(nil), rd.Msgs...)
+	k.res = append(k.res, rd.Results...)
+	c.Advance()
+	return msgs
+}
+
+// toNodes delivers msgs to the nodes and returns their replies.
+func (k *cluster) toNodes(now int64, msgs []Msg) []Msg {
+	var out []Msg
+	for i := range msgs {
+		for j, nd := range k.nodes {
+			if msgs[i].To == Broadcast || msgs[i].To == NodeID(j) {
+				k.roundTrip(&msgs[i])
+				must(k.t, nd.Step(now, &k.m))
+			}
+		}
+	}
+	for _, nd := range k.nodes {
+		out = append(out, nd.Ready().Msgs...)
+		nd.Advance()
+	}
+	return out
+}
+
+func (k *cluster) toCoord(c *Coordinator, now int64, msgs []Msg) {
+	for i := range msgs {
+		k.roundTrip(&msgs[i])
+		must(k.t, c.Step(now, &k.m))
+	}
+}
+
+func types(msgs []Msg) string {
+	var s []string
+	for _, m := range msgs {
+		s = append(s, fmt.Sprintf("%v>%d", m.Type, m.To))
+	}
+	return strings.Join(s, " ")
+}
+
+var testCmd = Command{Kind: NewOrder, Side: Sell, Type: Limit, Symbol: 1, Account: 1, Price: 10, Qty: 3}
+
+func TestCoordinatorBreakerBeatsCommit(t *testing.T) {
+	k := newCluster(t, ThreePhase, 3)
+	tx, err := k.c.Propose(0, &testCmd)
+	must(t, err)
+	votes := k.toNodes(1, k.drain(k.c))
+	d, _, err := k.tab.Abort(tx, ReasonCircuitBreaker)
+	must(t, err)
+	eq(t, "breaker", Abort, d)
+	k.toCoord(k.c, 2, votes)
+	ab := k.drain(k.c)
+	eq(t, "after lost CAS", "ABORT>254", types(ab))
+	eq(t, "log", []RecordKind{RecCommit, RecAbort}, []RecordKind{k.log.recs[0].Kind, k.log.recs[1].Kind})
+	k.toCoord(k.c, 3, k.toNodes(3, ab))
+	k.drain(k.c)
+	eq(t, "results", 1, len(k.res))
+	eq(t, "reason", ReasonCircuitBreaker, k.res[0].Reason)
+	for _, p := range k.ps {
+		eq(t, "aborted", uint64(1), p.Aborted)
+	}
+	eq(t, "aborted counter", uint64(1), k.c.Counters().Aborted[ReasonCircuitBreaker])
+}
+
+func TestCoordinatorTimeouts(t *testing.T) {
+	k := newCluster(t, ThreePhase, 3)
+	tx, err := k.c.Propose(0, &testCmd)
+	must(t, err)
+	prep := k.drain(k.c)
+	eq(t, "deadline", int64(DefaultPrepareTimeout), k.c.Ready().Deadline)
+	must(t, k.c.Tick(int64(DefaultPrepareTimeout)-1))
+	eq(t, "before the timeout", "", types(k.drain(k.c)))
+	must(t, k.c.Tick(int64(DefaultPrepareTimeout)))
+	ab := k.drain(k.c)
+	eq(t, "prepare timeout", "ABORT>254", types(ab))
+	eq(t, "timeouts", uint64(1), k.c.Counters().Timeouts)
+	eq(t, "late PREPAREs find the slot aborted", 0, len(k.toNodes(1, prep)))
+	k.toCoord(k.c, 2, k.toNodes(2, ab))
+	k.drain(k.c)
+	eq(t, "reason", ReasonTimeout, k.res[0].Reason)
+	for _, p := range k.ps {
+		eq(t, "prepared", uint64(0), p.Prepared)
+	}
+
+	// A PRE-COMMIT ack timeout retransmits and never aborts.
+	k.res = nil
+	now := int64(time.Millisecond)
+	tx, err = k.c.Propose(now, &testCmd)
+	must(t, err)
+	k.toCoord(k.c, now, k.toNodes(now, k.drain(k.c)))
+	pc := k.drain(k.c)
+	eq(t, "pre-commit", "PRECOMMIT>254", types(pc))
+	acks := k.toNodes(now, pc)
+	k.toCoord(k.c, now, acks[:1]) // the others' acks are lost
+	var rt []Msg
+	for i := 1; i <= 3; i++ {
+		must(t, k.c.Tick(now+int64(i)*int64(DefaultPreCommitTimeout)))
+		rt = k.drain(k.c)
+		eq(t, "retransmit", "PRECOMMIT>1 PRECOMMIT>2", types(rt))
+	}
+	eq(t, "retransmits", uint64(6), k.c.Counters().Retransmits)
+	d, _, err := k.tab.Lookup(tx)
+	must(t, err)
+	eq(t, "still", Commit, d)
+	now += time.Millisecond.Nanoseconds()
+	k.toCoord(k.c, now, k.toNodes(now, rt))
+	k.run(now)
+	eq(t, "committed", ReasonNone, k.res[0].Reason)
+}
+
+func TestCoordinatorTakeover(t *testing.T) {
+	for _, mode := range []Mode{ThreePhase, TwoPhase} {
+		t.Run(mode.String(), func(t *testing.T) {
+			k := newCluster(t, mode, 3)
+			old := k.c
+			committed, err := old.Propose(0, &testCmd)
+			must(t, err)
+			undecided, err := old.Propose(0, &testCmd)
+			must(t, err)
+			prep := k.drain(old)
+			votes := k.toNodes(1, prep[:1]) // only the first tx's PREPAREs arrive
+			k.toCoord(old, 2, votes)        // commit point passed for tx 1 …
+			lost := k.drain(old)            // … and the old coordinator dies before sending
+			eq(t, "lost", 1, len(lost))
+
+			backup, err := NewCoordinator(CoordinatorConfig{Epoch: 2, Participants: 3, Matching: 0, Mode: mode, Table: k.tab, Log: k.log})
+			must(t, err)
+			must(t, backup.Start(3, k.log.all()))
+			eq(t, "takeovers", uint64(1), backup.Counters().Takeovers)
+			d, r, err := k.tab.Lookup(undecided)
+			must(t, err)
+			eq(t, "undecided becomes", Abort, d)
+			eq(t, "reason", ReasonTerminated, r)
+
+			// The stale coordinator's messages are ignored by the nodes.
+			eq(t, "stale replies", 0, len(k.toNodes(4, lost)))
+			k.c = backup
+			k.run(5)
+			eq(t, "results", 2, len(k.res))
+			for _, res := range k.res {
+				eq(t, "recovered", true, res.Recovered)
+				if res.Tx == committed {
+					eq(t, "committed", ReasonNone, res.Reason)
+				} else {
+					eq(t, "aborted", ReasonTerminated, res.Reason)
+				}
+			}
+			for _, p := range k.ps {
+				eq(t, "committed", uint64(1), p.Committed)
+			}
+			for s := range k.tab.InFlight() {
+				t.Fatalf("left in flight: %+v", s)
+			}
+			// The old coordinator wakes, finds itself fenced, reports what
+			// the table decided, and takes nothing new.
+			k.res = nil
+			must(t, old.Tick(10))
+			if _, err := old.Propose(10, &testCmd); !errors.Is(err, ErrFenced) {
+				t.Fatalf("fenced propose: %v", err)
+			}
+			k.drain(old)
+			eq(t, "stale results", 2, len(k.res))
+			for _, res := range k.res {
+				want := ReasonTerminated
+				if res.Tx == committed {
+					want = ReasonNone
+				}
+				eq(t, "stale result", want, res.Reason)
+			}
+			// New work goes on under the new epoch.
+			tx, err := backup.Propose(20, &testCmd)
+			must(t, err)
+			eq(t, "epoch of new tx", Epoch(2), EpochOf(tx))
+			again, err := NewCoordinator(CoordinatorConfig{Epoch: 2, Participants: 3, Table: k.tab, Log: k.log})
+			must(t, err)
+			if err := again.Start(30, k.log.all()); !errors.Is(err, ErrStaleEpoch) {
+				t.Fatalf("second start of epoch 2: %v", err)
+			}
 		})
 	}
 }
