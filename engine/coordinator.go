@@ -229,8 +229,10 @@ func (c *Coordinator) Advance() { c.ready.reset() }
 // Start raises the table's epoch to the coordinator's, fencing any older
 // coordinator, then finishes every transaction the table shows in flight:
 // UNDECIDED ones are aborted by CAS (ReasonTerminated), COMMIT-decided ones
-// are committed again with the Outcome from log (an iter.Seq over the
-// journal's records, read once), ABORT-decided ones are aborted again. Their
+// are committed again with the Outcome from log, ABORT-decided ones are
+// aborted again. log is an iter.Seq over the journal's records, read once,
+// in any order: Start stops as soon as it has every commit record it needs,
+// so yielding the newest records first makes a takeover fast. Their
 // Results come with Recovered set. Only then does Propose accept commands.
 // A first start over an empty table is the same call with nothing to do.
 func (c *Coordinator) Start(now int64, log iter.Seq[*Record]) error {
@@ -277,6 +279,9 @@ func (c *Coordinator) Start(now int64, log iter.Seq[*Record]) error {
 			}
 			x.tx, x.cmd = r.Tx, r.Cmd
 			copyOutcome(&x.out, &r.Out)
+			if found == len(need) {
+				break
+			}
 		}
 		if found != len(need) {
 			return fmt.Errorf("coordinator start: %d COMMIT-decided transactions have no commit record in the log", len(need)-found)
@@ -325,11 +330,14 @@ func (c *Coordinator) Propose(now int64, cmd *Command) (TxID, error) {
 		return 0, ErrBusy
 	}
 	if err := c.table.Open(tx); err != nil {
-		if errors.Is(err, ErrStaleEpoch) {
+		switch {
+		case err == ErrSlotBusy:
+			return 0, ErrBusy
+		case errors.Is(err, ErrStaleEpoch):
 			c.fence(now)
 			return 0, ErrFenced
 		}
-		return 0, fmt.Errorf("propose: %w: %w", ErrBusy, err)
+		return 0, fmt.Errorf("propose: %w", err)
 	}
 	c.seq++
 	c.inflight++

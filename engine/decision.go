@@ -267,10 +267,8 @@ func (t *DecisionTable) Open(tx TxID) error {
 		switch {
 		case err != nil:
 			return fmt.Errorf("open tx %d: slot %#x: %w", tx, w, err)
-		case old == tag:
-			return fmt.Errorf("open tx %d: already open: %w", tx, ErrSlotBusy)
-		case w != 0 && !done:
-			return fmt.Errorf("open tx %d: slot holds tx %d: %w", tx, old<<t.shift|uint64(tx)&t.mask, ErrSlotBusy)
+		case old == tag || w != 0 && !done:
+			return ErrSlotBusy // unwrapped: a hot path under backpressure
 		case old > tag:
 			return fmt.Errorf("open tx %d: slot already reused by tx %d: %w", tx, old<<t.shift|uint64(tx)&t.mask, ErrStaleEpoch)
 		}

@@ -83,6 +83,7 @@ type Node struct {
 	alive      bool
 	stepped    bool
 	last       TxID // highest transaction prepared (or resolved in recovery)
+	inflight   int  // transactions PREPARED or PRECOMMITTED
 	win        []entry
 	timers     timers
 	ready      Ready
@@ -143,6 +144,11 @@ func (n *Node) Ready() *Ready {
 
 // Advance tells the node the runtime has acted on Ready.
 func (n *Node) Advance() { n.ready.reset() }
+
+// InFlight returns the number of transactions the node holds reservations
+// for (PREPARED or PRECOMMITTED). Participant.Snapshot may be called only
+// when it is zero.
+func (n *Node) InFlight() int { return n.inflight }
 
 // State returns the node's state of tx ("INIT" if it has none): for tests
 // and reports.
@@ -293,6 +299,7 @@ func (n *Node) prepare(now int64, m *Msg, e *entry, slot int, known bool) {
 		return
 	}
 	e.state, e.since = stPrepared, now
+	n.inflight++
 	n.timers.set(slot, now+n.decisionTO)
 	n.vote(m, e, ReasonNone)
 }
@@ -309,6 +316,7 @@ func (n *Node) vote(m *Msg, e *entry, r Reason) {
 func (n *Node) commit(e *entry, slot int) {
 	n.p.Commit(e.tx, &e.out)
 	e.state = stCommitted
+	n.inflight--
 	n.counters.Committed++
 	n.timers.stop(slot)
 }
@@ -316,6 +324,7 @@ func (n *Node) commit(e *entry, slot int) {
 func (n *Node) abort(e *entry, slot int, r Reason) {
 	n.p.Abort(e.tx)
 	e.state = stAborted
+	n.inflight--
 	n.counters.Aborted[r]++
 	n.timers.stop(slot)
 }

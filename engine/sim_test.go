@@ -731,6 +731,10 @@ func (s *sim) check() {
 			s.failf("conservation: participant %d balance %d, journal's committed total %d", i, p.balance, total)
 			return
 		}
+		if k := nd.n.InFlight(); k != 0 {
+			s.failf("termination: node %d holds %d transactions in flight", i, k)
+			return
+		}
 		if c := nd.n.Counters().Conflicts; c != 0 {
 			s.failf("node %d saw %d conflicting messages", i, c)
 			return
