@@ -40,6 +40,11 @@ var (
 	ErrFenced = errors.New("engine: coordinator fenced by a newer epoch")
 	// ErrNotStarted means Start has not (successfully) run.
 	ErrNotStarted = errors.New("engine: coordinator not started")
+	// ErrLogFailed means an Append to the write-ahead log failed. The
+	// coordinator stops (every later call returns this error) since it can
+	// no longer make a decision recoverable; start a backup with the next
+	// epoch, which finishes its transactions.
+	ErrLogFailed = errors.New("engine: write-ahead log failed")
 )
 
 // CoordinatorConfig configures a Coordinator.
@@ -152,6 +157,7 @@ type Coordinator struct {
 	inflight  int
 	started   bool
 	fenced    bool
+	broken    error // an ErrLogFailed: the coordinator has stopped
 	win       []ctx
 	timers    timers
 	ready     Ready
@@ -314,6 +320,8 @@ func (c *Coordinator) Propose(now int64, cmd *Command) (TxID, error) {
 	switch {
 	case !c.started:
 		return 0, ErrNotStarted
+	case c.broken != nil:
+		return 0, c.broken
 	case c.fence(now):
 		return 0, ErrFenced
 	case c.inflight >= c.maxIn:
@@ -362,6 +370,9 @@ func (c *Coordinator) slot(x *ctx) int { return int(uint64(x.tx) & c.mask) }
 func (c *Coordinator) Step(now int64, m *Msg) error {
 	if !c.started {
 		return ErrNotStarted
+	}
+	if c.broken != nil {
+		return c.broken
 	}
 	if c.fence(now) {
 		return nil
@@ -437,11 +448,12 @@ func (c *Coordinator) decide(x *ctx, now int64) error {
 	c.rec = Record{Kind: RecCommit, Epoch: c.cfg.Epoch, Tx: x.tx, Cmd: x.cmd}
 	copyOutcome(&c.rec.Out, &x.out)
 	if err := c.log.Append(&c.rec); err != nil {
-		// Without the record the commit would not be recoverable: abort.
-		if aerr := c.abort(x, ReasonTerminated, now); aerr != nil {
-			return errors.Join(fmt.Errorf("log commit of tx %d: %w", x.tx, err), aerr)
-		}
-		return fmt.Errorf("log commit of tx %d: %w", x.tx, err)
+		// Without the record a commit would not be recoverable, and the
+		// record may be half written: abort in the table, which then
+		// holds the truth until a backup logs it, and stop.
+		_, _, _ = c.table.Abort(x.tx, ReasonTerminated)
+		c.broken = fmt.Errorf("%w: commit record of tx %d: %w", ErrLogFailed, x.tx, err)
+		return c.broken
 	}
 	d, r, err := c.table.Commit(x.tx)
 	if err != nil {
@@ -522,7 +534,8 @@ func (c *Coordinator) sendAbort(x *ctx, r Reason, now int64) {
 func (c *Coordinator) logAbort(tx TxID, r Reason) error {
 	c.rec.Kind, c.rec.Epoch, c.rec.Tx, c.rec.Reason = RecAbort, c.cfg.Epoch, tx, r
 	if err := c.log.Append(&c.rec); err != nil {
-		return fmt.Errorf("log abort of tx %d: %w", tx, err)
+		c.broken = fmt.Errorf("%w: abort record of tx %d: %w", ErrLogFailed, tx, err)
+		return c.broken
 	}
 	return nil
 }
@@ -530,9 +543,9 @@ func (c *Coordinator) logAbort(tx TxID, r Reason) error {
 // finish releases x's slot once every participant acked the decision.
 func (c *Coordinator) finish(x *ctx, r Reason, now int64) {
 	if err := c.table.Release(x.tx); err != nil {
-		// Released by nobody else: the table is corrupt. Keep the
-		// window slot so the transaction is not reused; the table
-		// reports the corruption to whoever looks.
+		// The slot no longer holds the decision this coordinator made:
+		// the table is corrupt. Count it; an unreleased slot is never
+		// reused, and InFlight reports it to whoever looks.
 		c.counters.Conflicts++
 	}
 	if r == ReasonNone {
@@ -569,6 +582,9 @@ func (c *Coordinator) result(x *ctx, r Reason, now int64, early bool) {
 // ReasonTimeout; an ack timeout retransmits to the participants that have
 // not acked, and never aborts.
 func (c *Coordinator) Tick(now int64) error {
+	if c.broken != nil {
+		return c.broken
+	}
 	if !c.started || c.fence(now) {
 		return nil
 	}

@@ -442,3 +442,52 @@ func TestCoordinatorTakeover(t *testing.T) {
 		})
 	}
 }
+
+// failingLog fails every Append once armed.
+type failingLog struct {
+	memLog
+	fail bool
+}
+
+func (l *failingLog) Append(r *Record) error {
+	if l.fail {
+		return errors.New("disk full")
+	}
+	return l.memLog.Append(r)
+}
+
+func TestCoordinatorLogFailureStops(t *testing.T) {
+	k := newCluster(t, ThreePhase, 3)
+	fl := &failingLog{fail: true}
+	c, err := NewCoordinator(CoordinatorConfig{Epoch: 2, Participants: 3, Table: k.tab, Log: fl})
+	must(t, err)
+	must(t, c.Start(0, fl.all()))
+	tx, err := c.Propose(0, &testCmd)
+	must(t, err)
+	votes := k.toNodes(1, k.drain(c))
+	for i := range votes {
+		k.roundTrip(&votes[i])
+		err = c.Step(2, &k.m)
+	}
+	if !errors.Is(err, ErrLogFailed) {
+		t.Fatalf("step after a failed append: %v", err)
+	}
+	d, _, err := k.tab.Lookup(tx)
+	must(t, err)
+	eq(t, "decision", Abort, d)
+	if _, err := c.Propose(3, &testCmd); !errors.Is(err, ErrLogFailed) {
+		t.Fatalf("propose on a stopped coordinator: %v", err)
+	}
+	eq(t, "nothing sent after the failure", 0, len(k.drain(c)))
+
+	fl.fail = false
+	backup, err := NewCoordinator(CoordinatorConfig{Epoch: 3, Participants: 3, Table: k.tab, Log: fl})
+	must(t, err)
+	must(t, backup.Start(4, fl.all()))
+	eq(t, "backup logs the abort", RecAbort, fl.recs[len(fl.recs)-1].Kind)
+	k.c = backup
+	k.run(5)
+	for _, p := range k.ps {
+		eq(t, "aborted", uint64(1), p.Aborted)
+	}
+}
