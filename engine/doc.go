@@ -89,10 +89,17 @@
 // The deterministic simulation in sim_test.go drives the real state
 // machines through a simulated network and clock with delays, reordering,
 // duplication, loss, crashes and restarts, stalls (false suspicion),
-// coordinator kill with backup takeover, and breaker aborts, checking
-// agreement, validity, non-triviality, termination and idempotence.
+// coordinator kill with backup takeover, crashes inside a step (between a
+// commit record and the commit CAS, after the CAS before anything is sent,
+// after a Participant call before its reply), and breaker trips, checking
+// agreement, validity, non-triviality, termination, idempotence and a
+// conservation check of the test participants' balances and reservations.
 //
-//	go test -race ./engine/                          # 10,000 seeds
-//	go test ./engine/ -run TestSim -sim.seeds=1000000 # long mode
-//	go test ./engine/ -run TestSim -sim.seed=N -sim.trace # replay seed N with its trace
+//	go test -race ./engine/                                      # 10,000 seeds (-short: 1,000)
+//	go test ./engine/ -run 'TestSim$' -sim.seeds=1000000 -timeout 60m # long mode
+//	go test ./engine/ -run 'TestSim$' -sim.first=N -sim.seeds=M     # seeds N … N+M-1
+//	go test ./engine/ -run 'TestSim$' -sim.seed=N -sim.trace        # replay seed N, print its trace
+//
+// A failing seed prints the replay command; the replay is exact, since a
+// seed fixes every random choice and the state machines read no clock.
 package engine
