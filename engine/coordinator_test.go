@@ -337,7 +337,7 @@ func TestCoordinatorTimeouts(t *testing.T) {
 	ab := k.drain(k.c)
 	eq(t, "prepare timeout", "ABORT>254", types(ab))
 	eq(t, "timeouts", uint64(1), k.c.Counters().Timeouts)
-	eq(t, "late PREPAREs find the slot aborted", 0, len(k.toNodes(1, prep)))
+	eq(t, "late PREPAREs find the slot aborted", "VOTE>255 VOTE>255 VOTE>255", types(k.toNodes(1, prep)))
 	k.toCoord(k.c, 2, k.toNodes(2, ab))
 	k.drain(k.c)
 	eq(t, "reason", ReasonTimeout, k.res[0].Reason)

@@ -277,21 +277,23 @@ func (n *Node) prepare(now int64, m *Msg, e *entry, slot int, known bool) {
 		n.vote(m, e, ReasonTimeout)
 		return
 	}
-	d, _, err := n.table.Lookup(m.Tx)
+	d, r, err := n.table.Lookup(m.Tx)
 	if err != nil || d == Commit {
 		n.counters.Conflicts++ // not opened, reused, corrupt, or decided without us
 		return
 	}
 	if d == Abort {
-		// Already aborted (breaker, timeout): nothing to reserve. The
-		// coordinator's ABORT will be acked.
-		*e = entry{tx: m.Tx, state: stAborted}
+		// Already aborted (a breaker, a terminator): reserve nothing and
+		// say so at once rather than let the coordinator wait out its
+		// PREPARE timeout.
+		*e = entry{tx: m.Tx, state: stAborted, reason: r}
+		n.vote(m, e, r)
 		return
 	}
 	n.last = m.Tx
 	*e = entry{tx: m.Tx}
 	e.out.Reset()
-	r := n.p.Prepare(m.Tx, &m.Cmd, &e.out)
+	r = n.p.Prepare(m.Tx, &m.Cmd, &e.out)
 	if r != ReasonNone {
 		e.state, e.reason = stAborted, r
 		n.counters.Aborted[r]++

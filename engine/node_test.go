@@ -144,7 +144,7 @@ func TestNodeRules(t *testing.T) {
 				r.step(0, MsgPrepare, 1, 1)
 				r.step(0, MsgAbort, 1, 1)
 			},
-			replies: "ABORT-ACK 1",
+			replies: "VOTE 1 circuit_breaker|ABORT-ACK 1",
 		},
 		{
 			name: "messages of another epoch are ignored",
