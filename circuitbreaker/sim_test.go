@@ -150,9 +150,9 @@ type simRun struct {
 	parts    [simParts]*simPart
 	br       *Breaker
 	pending  []*envelope
-	inflight map[engine.TxID]uint32         // Begin'd, no Result yet: the model
-	results  map[engine.TxID]engine.Reason  // every Result
-	rejected map[engine.TxID]engine.Reason  // Begin's rejections
+	inflight map[engine.TxID]uint32          // Begin'd, no Result yet: the model
+	results  map[engine.TxID]engine.Reason   // every Result
+	rejected map[engine.TxID]engine.Reason   // Begin's rejections
 	reported map[engine.TxID]engine.Decision // what some report said
 	stats    simStats
 }
