@@ -36,4 +36,10 @@
 // The token bucket is kept per committed transaction, so a replay from a
 // snapshot reproduces it exactly when transactions commit in TxID order, as
 // the journal replays them.
+//
+// # Tests
+//
+// The property test drives the participant with a simple pipelined matcher
+// for 20,000 random commands per seed; -sim.steps sets a longer run, e.g.
+// go test ./risk -run Property -args -sim.steps=200000.
 package risk

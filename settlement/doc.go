@@ -44,4 +44,10 @@
 //
 // Cancel and Replace must name an order placed by a committed NewOrder of the
 // same account (ReasonUnknownOrder, ReasonNotOwner otherwise).
+//
+// # Tests
+//
+// The property test drives the participant with a simple pipelined matcher
+// for 20,000 random commands per seed; -sim.steps sets a longer run, e.g.
+// go test ./settlement -run Property -args -sim.steps=200000.
 package settlement
