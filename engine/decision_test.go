@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"unsafe"
 )
@@ -266,6 +267,40 @@ func FuzzDecisionTable(f *testing.F) {
 			if s.Err == nil {
 				_, _, _ = tab.Lookup(s.Tx)
 			}
+		}
+	})
+}
+
+// BenchmarkDecisionTable measures a transaction's life in the table (open,
+// commit CAS, release), against the plain atomic CAS it is built on.
+func BenchmarkDecisionTable(b *testing.B) {
+	b.Run("open-commit-release", func(b *testing.B) {
+		tab := newTable(b, 1024)
+		must(b, tab.AdvanceEpoch(1))
+		b.ReportAllocs()
+		seq := uint64(0)
+		for b.Loop() {
+			seq++
+			tx := MakeTxID(1, seq)
+			if err := tab.Open(tx); err != nil {
+				b.Fatal(err)
+			}
+			if d, _, err := tab.Commit(tx); err != nil || d != Commit {
+				b.Fatal(d, err)
+			}
+			if err := tab.Release(tx); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("atomic-cas-x3", func(b *testing.B) {
+		var w atomic.Uint64
+		b.ReportAllocs()
+		for b.Loop() {
+			v := w.Load()
+			w.CompareAndSwap(v, v+1)
+			w.CompareAndSwap(v+1, v+2)
+			w.CompareAndSwap(v+2, v+3)
 		}
 	})
 }
