@@ -349,7 +349,9 @@ func (c *Coordinator) Propose(now int64, cmd *Command) (TxID, error) {
 	}
 	c.seq++
 	c.inflight++
-	*x = ctx{tx: tx, phase: phPreparing, start: now}
+	x.tx, x.phase, x.replied, x.recovered = tx, phPreparing, false, false
+	x.votes, x.acks, x.reason = 0, 0, ReasonNone
+	x.start, x.prepared, x.precommit = now, 0, 0
 	x.cmd = *cmd
 	if cmd.Kind == NewOrder {
 		x.cmd.OrderID = uint64(tx)

@@ -66,6 +66,12 @@ type entry struct {
 	out    Outcome
 }
 
+// reset reuses e for tx without clearing the whole Outcome.
+func (e *entry) reset(tx TxID, state uint8, r Reason) {
+	e.tx, e.state, e.reason, e.since = tx, state, r, 0
+	e.out.Reset()
+}
+
 // Node is the participant side of the protocol: it drives one Participant
 // through PREPARE, PRE-COMMIT, COMMIT and ABORT, answers the coordinator,
 // and terminates transactions on its own when the coordinator falls
@@ -238,7 +244,7 @@ func (n *Node) Step(now int64, m *Msg) error {
 		} else if e.state != stPrepared && e.state != stPreCommitted {
 			// Never prepared here: remember the abort so that a late
 			// PREPARE is refused.
-			*e = entry{tx: m.Tx, state: stAborted, reason: ReasonNone}
+			e.reset(m.Tx, stAborted, ReasonNone)
 		}
 		n.reply(MsgAbortAck, m)
 	}
@@ -273,7 +279,7 @@ func (n *Node) prepare(now int64, m *Msg, e *entry, slot int, known bool) {
 		// Later transactions were prepared already (the PREPARE was
 		// reordered or arrived after a restart): Participant.Prepare
 		// runs in transaction order, so vote NO.
-		*e = entry{tx: m.Tx, state: stAborted, reason: ReasonTimeout}
+		e.reset(m.Tx, stAborted, ReasonTimeout)
 		n.vote(m, e, ReasonTimeout)
 		return
 	}
@@ -286,13 +292,12 @@ func (n *Node) prepare(now int64, m *Msg, e *entry, slot int, known bool) {
 		// Already aborted (a breaker, a terminator): reserve nothing and
 		// say so at once rather than let the coordinator wait out its
 		// PREPARE timeout.
-		*e = entry{tx: m.Tx, state: stAborted, reason: r}
+		e.reset(m.Tx, stAborted, r)
 		n.vote(m, e, r)
 		return
 	}
 	n.last = m.Tx
-	*e = entry{tx: m.Tx}
-	e.out.Reset()
+	e.reset(m.Tx, stInit, ReasonNone)
 	r = n.p.Prepare(m.Tx, &m.Cmd, &e.out)
 	if r != ReasonNone {
 		e.state, e.reason = stAborted, r
@@ -444,7 +449,7 @@ func (n *Node) Recover(now int64, log iter.Seq[*Record]) error {
 		n.counters.Committed++
 		if ok {
 			e := &n.win[uint64(r.Tx)&n.mask]
-			*e = entry{tx: r.Tx, state: stCommitted}
+			e.reset(r.Tx, stCommitted, ReasonNone)
 			copyOutcome(&e.out, &r.Out)
 			delete(inflight, r.Tx)
 		}
