@@ -132,3 +132,102 @@ func BenchmarkOverload(b *testing.B) {
 		lat.report(b)
 	})
 }
+
+// BenchmarkTrip is one market-wide trip settling inFlight transactions by
+// CAS on a real decision table (heap memory): the time from the trip to
+// every in-flight transaction resolved. Its peer settles the same set by
+// scanning the table's InFlight view, which knows no symbols and so can
+// only halt the whole market. A trip allocates its report.
+func BenchmarkTrip(b *testing.B) {
+	const slots, inFlight = 4096, 1024
+	setup := func(b *testing.B) (*engine.DecisionTable, *Breaker, *uint64) {
+		table, err := engine.InitDecisionTable(make([]byte, engine.DecisionTableSize(slots)), slots)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := table.AdvanceEpoch(1); err != nil {
+			b.Fatal(err)
+		}
+		br, err := New(Config{Symbols: 16, MaxInFlight: slots}, table)
+		if err != nil {
+			b.Fatal(err)
+		}
+		return table, br, new(uint64)
+	}
+	// open opens and begins inFlight transactions, every third one decided
+	// COMMIT already, and returns them.
+	open := func(b *testing.B, table *engine.DecisionTable, br *Breaker, seq *uint64, txs []engine.TxID) {
+		for i := range txs {
+			*seq++
+			tx := engine.MakeTxID(1, *seq)
+			if err := table.Open(tx); err != nil {
+				b.Fatal(err)
+			}
+			br.Begin(tx, newOrder(uint32(i%16), 1), 0)
+			if i%3 == 0 {
+				table.Commit(tx)
+			}
+			txs[i] = tx
+		}
+	}
+	finish := func(table *engine.DecisionTable, br *Breaker, txs []engine.TxID) {
+		for _, tx := range txs {
+			table.Abort(tx, engine.ReasonTimeout) // decides any the trip did not
+			table.Release(tx)
+			br.Aborted(tx)
+		}
+	}
+	b.Run("breaker", func(b *testing.B) {
+		table, br, seq := setup(b)
+		txs := make([]engine.TxID, inFlight)
+		lat := newLatencies()
+		b.ReportAllocs()
+		for i := range b.N {
+			b.StopTimer()
+			open(b, table, br, seq, txs)
+			b.StartTimer()
+			start := time.Now()
+			rep, err := br.Halt(MarketScope(), int64(i), time.Minute)
+			lat.record(time.Since(start))
+			b.StopTimer()
+			if err != nil || rep.InFlight() != inFlight {
+				b.Fatalf("trip: %v, %d settled", err, rep.InFlight())
+			}
+			if err := br.Resume(MarketScope(), int64(i)); err != nil {
+				b.Fatal(err)
+			}
+			finish(table, br, txs)
+			b.StartTimer()
+		}
+		b.StopTimer()
+		lat.report(b)
+	})
+	b.Run("table-scan", func(b *testing.B) {
+		table, br, seq := setup(b)
+		txs := make([]engine.TxID, inFlight)
+		lat := newLatencies()
+		b.ReportAllocs()
+		for range b.N {
+			b.StopTimer()
+			open(b, table, br, seq, txs)
+			b.StartTimer()
+			start := time.Now()
+			n := 0
+			for s := range table.InFlight() {
+				if s.Decision == engine.Undecided {
+					table.Abort(s.Tx, engine.ReasonCircuitBreaker)
+				}
+				n++
+			}
+			lat.record(time.Since(start))
+			b.StopTimer()
+			if n != inFlight {
+				b.Fatalf("scan found %d", n)
+			}
+			finish(table, br, txs)
+			b.StartTimer()
+		}
+		b.StopTimer()
+		lat.report(b)
+	})
+}

@@ -17,19 +17,26 @@
 // reference or trade of the day). Each level trips at most once a day, up or
 // down; StartDay re-arms them.
 //
-// The coordinator drives the Breaker with its own clock (now, nanoseconds;
-// the package never reads the wall clock):
+// The coordinator's runtime drives the Breaker with its own clock (now,
+// nanoseconds; the package never reads the wall clock). With the engine's
+// Coordinator state machine the calls go here:
 //
-//   - Begin(tx, cmd, now) before PREPARE: a new order or replace for a halted
-//     scope is rejected with engine.ReasonHalted and the instant trading
-//     resumes; cancels are always admitted. An admitted command is tracked as
-//     in flight for its symbol (fixed-size storage, Config.MaxInFlight).
-//   - CheckFills(tx, outcome, now) after matching's YES vote (the tentative
-//     fills) and before the commit CAS: a fill price outside its band trips a
-//     symbol halt; a fill that would move the index to a new level trips a
-//     market halt.
-//   - Committed(tx, outcome, now) or Aborted(tx) once tx is done.
-//   - Halt and Resume are the operator's calls.
+//   - Admit(cmd, now) before Coordinator.Propose: a new order or replace for
+//     a halted scope is rejected with engine.ReasonHalted and the instant
+//     trading resumes, without becoming a transaction. Cancels always pass.
+//   - Begin(tx, cmd, now) right after Propose, before the PREPAREs go out:
+//     tx is tracked as in flight for its symbol (fixed-size storage,
+//     Config.MaxInFlight). If a halt began since Admit, or the tracker is
+//     full, Begin aborts tx by CAS (engine.ReasonHalted,
+//     engine.ReasonBackpressure); the coordinator's commit CAS then loses.
+//   - CheckFills(tx, &vote.Out, now) when matching's YES vote (its tentative
+//     fills) arrives, before Coordinator.Step sees it, and so before the
+//     commit CAS: a fill price outside its band trips a symbol halt; a fill
+//     that would move the index to a new level trips a market halt.
+//   - Committed(tx, &result.Out, now) or Aborted(tx) for each
+//     Ready().Results entry.
+//   - Halt and Resume are the operator's calls; SetReference and StartDay
+//     set the references and open the day.
 //
 // At the trip instant every tracked transaction of the halted scope is
 // settled by a compare-and-swap on the decision table (Decider): a slot
@@ -54,5 +61,22 @@
 // after which one probe at a time goes through. Open means the coordinator
 // rejects new transactions before PREPARE with
 // engine.ReasonParticipantUnavailable instead of burning timeouts.
-// Overloads groups the breakers of all participants.
+// Overloads groups the breakers of all participants: Admit before Propose
+// (no probe is spent on a transaction another participant's breaker
+// rejects), Record per participant when its vote arrives (success) or the
+// PREPARE timeout passes without it (failure). A NO vote is a success: the
+// participant answered.
+//
+// # Tests
+//
+// TestSimTrips is a deterministic simulation over the engine's real
+// Coordinator, Nodes and decision table: a seeded scheduler reorders and
+// duplicates messages, lets time pass and halts scopes at random instants,
+// and prices trip bands and levels; every report is compared with the
+// table's decisions snapshotted just before its trip, and agreement is
+// audited at the end. It runs 10 000 seeds by default; -cb.seeds=N runs
+// more, -cb.seed=S replays one. TestSimCatchesPhaseFlagBug runs it with a
+// deliberately wrong Decider (sorting by participant phase instead of by the
+// CAS) and requires a seed to catch it. TestConcurrentTrips races real
+// goroutines' commit CASes against trips on the same table.
 package circuitbreaker
