@@ -34,6 +34,12 @@ type tripLog struct {
 	start, end int64
 }
 
+// resumeLog is an operator's Resume of scope, stamped just before the call.
+type resumeLog struct {
+	scope Scope
+	at    int64
+}
+
 // TestConcurrentTrips races real goroutines: simulated coordinators doing
 // Open, Begin, CheckFills, the commit CAS and Release on a real
 // engine.DecisionTable in heap memory, and an operator halting and resuming
@@ -41,7 +47,8 @@ type tripLog struct {
 // aborted after its commit point (or completed without one), that each
 // report's sets are disjoint and exact (everything in flight throughout the
 // trip is in it, nothing finished before it or begun after it is), and that
-// every transaction the breaker aborted is in a report. "In flight" runs
+// every transaction the breaker aborted is in a report, and that nothing
+// begun during a halt of its scope commits. "In flight" runs
 // from Begin to Committed or Aborted; "throughout" also needs the slot
 // unreleased, since a released slot may be reused and then counts as done.
 func TestConcurrentTrips(t *testing.T) {
@@ -66,6 +73,7 @@ func TestConcurrentTrips(t *testing.T) {
 	now := func() int64 { return clock.Add(1) }
 	var mu sync.Mutex
 	var trips []tripLog
+	var resumes []resumeLog
 	addTrip := func(rep *Report, start, end int64) {
 		mu.Lock()
 		trips = append(trips, tripLog{rep, start, end})
@@ -98,7 +106,11 @@ func TestConcurrentTrips(t *testing.T) {
 				addTrip(rep, start, end)
 			}
 			if rng.IntN(3) == 0 {
-				_ = br.Resume(scope, now())
+				at := now()
+				mu.Lock()
+				resumes = append(resumes, resumeLog{scope, at})
+				mu.Unlock()
+				_ = br.Resume(scope, at)
 			}
 			for range rng.IntN(200) {
 				runtime.Gosched()
@@ -170,6 +182,14 @@ func TestConcurrentTrips(t *testing.T) {
 			in[tx] = true
 		}
 		settled += len(in)
+		// The halt surely lasts until its resume instant or the first
+		// Resume of its scope after it.
+		haltEnd := r.ResumesAt
+		for _, rs := range resumes {
+			if rs.scope == r.Scope && rs.at > tr.start {
+				haltEnd = min(haltEnd, rs.at)
+			}
+		}
 		for _, x := range byTx {
 			if !r.Scope.covers(x.sym) || x.tx == r.Tx && r.Cause != CauseOperator {
 				continue
@@ -181,6 +201,9 @@ func TestConcurrentTrips(t *testing.T) {
 			}
 			if outside {
 				check.False(t, in[x.tx], "tx %d was not in flight at the trip %v but is in its report", x.tx, r)
+			}
+			if x.beginCall > tr.end && x.beginCall < haltEnd {
+				check.False(t, x.won, "tx %d begun during the halt %v committed", x.tx, r)
 			}
 		}
 	}
@@ -208,6 +231,9 @@ func begin(t *testing.T, br *Breaker, table *engine.DecisionTable, rng *rand.Ran
 	cmd := newOrder(uint32(rng.IntN(4)), 1000)
 	if r, _ := br.Admit(cmd, now()); r != engine.ReasonNone {
 		return nil
+	}
+	if rng.IntN(2) == 0 {
+		runtime.Gosched() // Propose's work: a halt may land after Admit
 	}
 	x := &txLog{tx: engine.MakeTxID(1, uint64(seq.Add(1))), sym: cmd.Symbol, voteNo: rng.IntN(20) == 0}
 	if err := table.Open(x.tx); err != nil {

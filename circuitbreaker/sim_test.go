@@ -155,6 +155,8 @@ type simRun struct {
 	results  map[engine.TxID]engine.Reason   // every Result
 	rejected map[engine.TxID]engine.Reason   // Begin's rejections
 	reported map[engine.TxID]engine.Decision // what some report said
+	proposed map[engine.TxID]engine.Command  // every proposed command
+	began    map[engine.TxID]int64           // when each was proposed
 	stats    simStats
 }
 
@@ -169,6 +171,8 @@ func newSimRun(seed uint64, dec func(*simRun) Decider) (*simRun, error) {
 		results:  map[engine.TxID]engine.Reason{},
 		rejected: map[engine.TxID]engine.Reason{},
 		reported: map[engine.TxID]engine.Decision{},
+		proposed: map[engine.TxID]engine.Command{},
+		began:    map[engine.TxID]int64{},
 	}
 	var err error
 	if s.table, err = engine.InitDecisionTable(make([]byte, engine.DecisionTableSize(simSlots)), simSlots); err != nil {
@@ -267,6 +271,7 @@ func (s *simRun) propose() error {
 		return fmt.Errorf("propose: %w", err)
 	}
 	s.stats.txs++
+	s.proposed[tx], s.began[tx] = cmd, s.now
 	if r, _ := s.br.Begin(tx, &cmd, s.now); r != engine.ReasonNone {
 		s.rejected[tx] = r
 	} else if cmd.Kind != engine.Cancel {
@@ -482,6 +487,16 @@ func (s *simRun) audit() error {
 		}
 		if want, in := s.rejected[tx]; in && r != want {
 			return fmt.Errorf("tx %d rejected by Begin with %v, finished with %v", tx, want, r)
+		}
+	}
+	// Nothing proposed during a halt of its scope trades.
+	for _, r := range s.br.Reports() {
+		for tx, res := range s.results {
+			cmd := s.proposed[tx]
+			if res == engine.ReasonNone && cmd.Kind != engine.Cancel && r.Scope.covers(cmd.Symbol) &&
+				s.began[tx] >= r.TriggeredAt && s.began[tx] < r.ResumesAt {
+				return fmt.Errorf("tx %d proposed at %d during the halt %v, committed", tx, s.began[tx], &r)
+			}
 		}
 	}
 	if n := s.br.InFlight(); n != 0 {
