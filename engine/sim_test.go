@@ -406,6 +406,7 @@ func (s *sim) handle(ev *event) {
 	case evSetAlive:
 		a := s.active()
 		alive := ev.proc == 1 && !a.dead && a.stallUntil <= s.now
+		s.tracef("participants see the coordinator alive=%v", alive)
 		for _, nd := range s.nodes {
 			nd.n.SetCoordinatorAlive(alive)
 		}
@@ -531,7 +532,7 @@ func (s *sim) breaker() {
 func (s *sim) injectFault() {
 	s.faults++
 	at := s.now
-	switch k := s.rng.IntN(9); k {
+	switch k := s.rng.IntN(10); k {
 	case 0, 1:
 		i := s.rng.IntN(simParts)
 		if !s.nodes[i].dead {
@@ -551,6 +552,9 @@ func (s *sim) injectFault() {
 		s.push(at, evBreaker, 0, 0, nil)
 	case 8: // a takeover with the old coordinator still running
 		s.push(at, evTakeover, 0, 0, nil)
+	case 9: // the liveness check wrongly reports a running coordinator dead
+		s.push(at, evSetAlive, 0, 0, nil)
+		s.push(at+s.between(50_000, 1_000_000), evSetAlive, 1, 0, nil)
 	}
 }
 
