@@ -1,0 +1,387 @@
+package ringbuf
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math"
+	"runtime"
+	"sync/atomic"
+	"time"
+)
+
+// SPSC control block layout, in bytes from the start of the ring memory.
+// Line 0 is written once by NewSPSC; line 1 only by the producer; line 2
+// only by the consumer. The data region follows at ControlSize.
+const (
+	// ControlSize is the size of the control block in front of the data
+	// region of an SPSC or MPSC ring: three cache lines.
+	ControlSize = 3 * CacheLine
+	// HeaderSize is the size of a record header. A record is a header and
+	// its payload, padded to a multiple of RecordAlign.
+	HeaderSize = 8
+	// RecordAlign is the alignment of every record in an SPSC ring.
+	RecordAlign = 8
+	// MinCapacity and MaxCapacity bound the data region of an SPSC ring.
+	MinCapacity = 64
+	MaxCapacity = 1 << 30
+
+	offMagic    = 0
+	offCapacity = 8
+	offTail     = CacheLine     // producer cursor: bytes ever published
+	offHead     = 2 * CacheLine // consumer cursor: bytes ever consumed
+
+	spscMagic uint64 = 0x3143_5350_5342_5243 // "CRBSPSC1" little-endian
+
+	// Record kinds, the top 16 bits of a record header. Distinct non-zero
+	// values, so stray bytes rarely pass for a header.
+	kindData uint16 = 0x5244 // "DR"
+	kindPad  uint16 = 0x5050 // "PP"
+)
+
+// SPSCSize returns the bytes of memory an SPSC ring with a data region of
+// capacity bytes needs. Capacity must be a power of two between MinCapacity
+// and MaxCapacity; SPSCSize panics otherwise, as that is a programming error.
+func SPSCSize(capacity int) int {
+	if capacity < MinCapacity || capacity > MaxCapacity || !isPow2(uint64(capacity)) {
+		panic(fmt.Sprintf("ringbuf: SPSCSize(%d): capacity must be a power of two in [%d, %d]", capacity, MinCapacity, MaxCapacity))
+	}
+	return ControlSize + capacity
+}
+
+// MaxPayload returns the largest payload a ring with this data capacity
+// accepts: one record may fill the whole data region.
+func MaxPayload(capacity int) int { return capacity - HeaderSize }
+
+// SPSC is a single-producer single-consumer ring of variable-length records
+// over caller-given memory (heap or an mmap'd segment shared between
+// processes). One goroutine (or process) produces with Claim/Commit,
+// TryWrite or Write; one consumes with Read. Neither side locks or
+// allocates.
+//
+// Record framing: an 8-byte little-endian header word holding the payload
+// length (bits 0-31), the caller's type (bits 32-47) and a record kind (bits
+// 48-63: data or padding), then the payload, padded to a multiple of 8. A
+// record that does not fit before the end of the data region is preceded by
+// a padding record that fills the rest, and starts again at offset 0.
+//
+// Cursors are monotonic byte counts (they never wrap in practice: 2^64
+// bytes). The producer publishes by storing its cursor; the consumer frees
+// space by storing its cursor. Each side caches the other's cursor and
+// reloads it only when the cache says empty or full, so in steady state a
+// batch costs one store and at most one load of a shared line per side.
+//
+// Everything read from the memory is validated: a cursor or header that no
+// correct peer writes yields a *CorruptError, never a panic or an
+// out-of-bounds access.
+type SPSC struct {
+	data []byte // the data region; len(data) == capacity, a power of two
+	mask uint64
+	tail *atomic.Uint64 // producer cursor in ring memory
+	head *atomic.Uint64 // consumer cursor in ring memory
+	bell *Doorbell      // the consumer's doorbell, rung after each publish
+
+	_ [CacheLine]byte
+	// Producer-local state.
+	claimed   uint64 // end of the records claimed so far (>= published)
+	published uint64 // last value stored to tail
+	headCache uint64 // last consumer cursor read
+
+	_ [CacheLine]byte
+	// Consumer-local state.
+	consumed  uint64 // consumer cursor (last value stored to head, plus reads in progress)
+	tailCache uint64 // last producer cursor read
+	_         [CacheLine]byte
+}
+
+// NewSPSC formats mem as an empty SPSC ring and returns it. The data region
+// is the largest power of two that fits after the control block (see
+// SPSCSize). mem must be 8-byte aligned (64 for full cache-line isolation).
+// Any previous contents of the control block are overwritten; peers in
+// other processes then use AttachSPSC.
+func NewSPSC(mem []byte) (*SPSC, error) {
+	if err := checkAligned("new spsc ring", mem); err != nil {
+		return nil, err
+	}
+	if len(mem) < ControlSize+MinCapacity {
+		return nil, fmt.Errorf("new spsc ring: %d bytes of memory, need at least %d (SPSCSize(%d)): %w", len(mem), ControlSize+MinCapacity, MinCapacity, ErrMemory)
+	}
+	capacity := min(floorPow2(uint64(len(mem)-ControlSize)), MaxCapacity)
+	word64(mem, offMagic).Store(0) // a concurrent Attach must not see a half-formatted block
+	clear(mem[8:ControlSize])
+	word64(mem, offCapacity).Store(capacity)
+	word64(mem, offMagic).Store(spscMagic)
+	return newSPSC(mem, capacity, 0, 0), nil
+}
+
+// AttachSPSC returns a ring over mem that NewSPSC has already formatted,
+// typically in another process. It validates the control block: magic,
+// capacity (a power of two that fits in mem) and both cursors.
+func AttachSPSC(mem []byte) (*SPSC, error) {
+	if err := checkAligned("attach spsc ring", mem); err != nil {
+		return nil, err
+	}
+	if len(mem) < ControlSize+MinCapacity {
+		return nil, fmt.Errorf("attach spsc ring: %d bytes of memory, need at least %d: %w", len(mem), ControlSize+MinCapacity, ErrMemory)
+	}
+	if m := word64(mem, offMagic).Load(); m != spscMagic {
+		return nil, corrupt("spsc", "magic", m, "want %#x: memory is not a formatted SPSC ring (format it with NewSPSC)", spscMagic)
+	}
+	capacity := word64(mem, offCapacity).Load()
+	if capacity < MinCapacity || capacity > MaxCapacity || !isPow2(capacity) || capacity > uint64(len(mem)-ControlSize) {
+		return nil, corrupt("spsc", "capacity", capacity, "want a power of two in [%d, %d] that fits in %d bytes of memory", MinCapacity, MaxCapacity, len(mem))
+	}
+	tail := word64(mem, offTail).Load()
+	head := word64(mem, offHead).Load()
+	if err := checkCursors(capacity, head, tail); err != nil {
+		return nil, err
+	}
+	return newSPSC(mem, capacity, head, tail), nil
+}
+
+func newSPSC(mem []byte, capacity, head, tail uint64) *SPSC {
+	return &SPSC{
+		data:      mem[ControlSize : ControlSize+int(capacity) : ControlSize+int(capacity)],
+		mask:      capacity - 1,
+		tail:      word64(mem, offTail),
+		head:      word64(mem, offHead),
+		claimed:   tail,
+		published: tail,
+		headCache: head,
+		consumed:  head,
+		tailCache: tail,
+	}
+}
+
+// checkCursors validates a (head, tail) pair read from ring memory.
+func checkCursors(capacity, head, tail uint64) error {
+	switch {
+	case tail%RecordAlign != 0:
+		return corrupt("spsc", "producer cursor", tail, "not a multiple of %d", RecordAlign)
+	case head%RecordAlign != 0:
+		return corrupt("spsc", "consumer cursor", head, "not a multiple of %d", RecordAlign)
+	case tail < head || tail-head > capacity:
+		return corrupt("spsc", "producer cursor", tail, "consumer cursor is %d and capacity %d: want 0 <= producer-consumer <= capacity", head, capacity)
+	}
+	return nil
+}
+
+// Capacity returns the size of the data region in bytes.
+func (r *SPSC) Capacity() int { return len(r.data) }
+
+// SetDoorbell makes the producer ring d after every publish (Commit,
+// TryWrite, Write). Ringing costs one load when nobody is parked on d. Give
+// the ring its consumer's doorbell; several rings may share one. Call it
+// before the producer starts; nil turns ringing off.
+func (r *SPSC) SetDoorbell(d *Doorbell) { r.bell = d }
+
+// Claim reserves room for a record of n payload bytes with type typ and
+// returns the payload to fill in. The record becomes visible to the
+// consumer at the next Commit, together with every record claimed since the
+// previous Commit: claim a batch, fill it, commit once. The returned slice
+// aliases ring memory and is valid until that Commit; do not keep it.
+//
+// Claim returns ErrFull at once when the ring has no room (commit what is
+// claimed, or wait for the consumer), and ErrTooLarge when n exceeds
+// MaxPayload. Producer side only.
+func (r *SPSC) Claim(typ uint16, n int) ([]byte, error) {
+	capacity := uint64(len(r.data))
+	if n < 0 || uint64(n) > capacity-HeaderSize {
+		return nil, fmt.Errorf("claim %d-byte record in a %d-byte ring (max payload %d): %w", n, capacity, capacity-HeaderSize, ErrTooLarge)
+	}
+	frame := align8(HeaderSize + uint64(n))
+	idx := r.claimed & r.mask
+	var pad uint64
+	if idx+frame > capacity {
+		pad = capacity - idx
+	}
+	if r.claimed+pad+frame-r.headCache > capacity {
+		if err := r.refreshHead(); err != nil {
+			return nil, err
+		}
+		if r.claimed+pad+frame-r.headCache > capacity {
+			r.padWhenIdle(pad)
+			return nil, ErrFull
+		}
+	}
+	if pad > 0 {
+		binary.LittleEndian.PutUint64(r.data[idx:], header(pad-HeaderSize, 0, kindPad))
+		r.claimed += pad
+		idx = 0
+	}
+	binary.LittleEndian.PutUint64(r.data[idx:], header(uint64(n), typ, kindData))
+	r.claimed += frame
+	p := idx + HeaderSize
+	return r.data[p : p+uint64(n) : p+uint64(n)], nil
+}
+
+// padWhenIdle handles a record that needs the wrap but does not fit behind
+// the padding yet. With nothing claimed and unpublished, it publishes the
+// padding on its own, so the consumer frees the tail of the data region and
+// the record can start at offset 0 once the ring drains; otherwise the
+// record could never fit when it is as large as the ring.
+func (r *SPSC) padWhenIdle(pad uint64) {
+	if pad == 0 || r.claimed != r.published || r.claimed+pad-r.headCache > uint64(len(r.data)) {
+		return
+	}
+	binary.LittleEndian.PutUint64(r.data[r.claimed&r.mask:], header(pad-HeaderSize, 0, kindPad))
+	r.claimed += pad
+	r.Commit()
+}
+
+// refreshHead reloads the consumer cursor and validates it against what
+// the producer knows.
+func (r *SPSC) refreshHead() error {
+	h := r.head.Load()
+	if h%RecordAlign != 0 || h < r.headCache || h > r.published {
+		return corrupt("spsc", "consumer cursor", h, "want a multiple of %d in [%d, %d] (last seen, published)", RecordAlign, r.headCache, r.published)
+	}
+	r.headCache = h
+	return nil
+}
+
+// Commit publishes every record claimed since the previous Commit with one
+// store of the producer cursor, then rings the doorbell if one is set.
+// Producer side only.
+func (r *SPSC) Commit() {
+	if r.claimed == r.published {
+		return
+	}
+	r.published = r.claimed
+	r.tail.Store(r.claimed)
+	if r.bell != nil {
+		r.bell.Ring()
+	}
+}
+
+// TryWrite writes one record and publishes it (with any records claimed
+// and not yet committed). It returns ErrFull at once when there is no room.
+func (r *SPSC) TryWrite(typ uint16, payload []byte) error {
+	p, err := r.Claim(typ, len(payload))
+	if err != nil {
+		return err
+	}
+	copy(p, payload)
+	r.Commit()
+	return nil
+}
+
+// Write is TryWrite that waits for room until deadline (the zero Time
+// waits without limit). It spins briefly, then yields the processor, then
+// sleeps in growing steps of at most 100µs, so a stuck consumer costs little
+// CPU. It returns an error wrapping ErrTimeout if the deadline passes first.
+func (r *SPSC) Write(typ uint16, payload []byte, deadline time.Time) error {
+	var b backoff
+	for {
+		err := r.TryWrite(typ, payload)
+		if err != ErrFull {
+			return err
+		}
+		if !b.wait(deadline) {
+			return fmt.Errorf("write %d-byte record to spsc ring: %w", len(payload), ErrTimeout)
+		}
+	}
+}
+
+// Read delivers up to limit records (all that are published when limit <=
+// 0) to fn, in order, and then frees their space with one store of the
+// consumer cursor. payload aliases ring memory and is valid only during the
+// call to fn: copy what must outlive it. Read returns the number of records
+// delivered, 0 when the ring is empty. On corrupt memory it returns the
+// records delivered before the bad one and a *CorruptError; the ring stays
+// at the bad record. Consumer side only.
+func (r *SPSC) Read(limit int, fn func(typ uint16, payload []byte)) (int, error) {
+	if r.consumed == r.tailCache {
+		t := r.tail.Load()
+		if t%RecordAlign != 0 || t < r.consumed || t-r.consumed > uint64(len(r.data)) {
+			return 0, corrupt("spsc", "producer cursor", t, "consumer cursor is %d and capacity %d: want a multiple of %d in [consumer, consumer+capacity]", r.consumed, len(r.data), RecordAlign)
+		}
+		r.tailCache = t
+		if t == r.consumed {
+			return 0, nil
+		}
+	}
+	if limit <= 0 {
+		limit = math.MaxInt
+	}
+	var (
+		count int
+		err   error
+		pos   = r.consumed
+	)
+	capacity := uint64(len(r.data))
+	for pos < r.tailCache && count < limit {
+		idx := pos & r.mask
+		h := binary.LittleEndian.Uint64(r.data[idx:])
+		n, typ, kind := uint64(uint32(h)), uint16(h>>32), uint16(h>>48)
+		frame := align8(HeaderSize + n)
+		if frame > r.tailCache-pos || idx+frame > capacity {
+			err = corrupt("spsc", "record length", n, "record at cursor %d would end past the published data (%d) or the data region (%d)", pos, r.tailCache, capacity)
+			break
+		}
+		switch kind {
+		case kindData:
+			p := idx + HeaderSize
+			fn(typ, r.data[p:p+n:p+n])
+			count++
+		case kindPad:
+			if idx+frame != capacity {
+				err = corrupt("spsc", "padding length", n, "padding at offset %d must end at the data region's end (%d)", idx, capacity)
+			}
+		default:
+			err = corrupt("spsc", "record kind", uint64(kind), "record at cursor %d: want %#x (data) or %#x (padding)", pos, kindData, kindPad)
+		}
+		if err != nil {
+			break
+		}
+		pos += frame
+	}
+	if pos != r.consumed {
+		r.consumed = pos
+		r.head.Store(pos)
+	}
+	return count, err
+}
+
+// Len returns the bytes published and not yet consumed, as read from ring
+// memory (0 if the cursors are inconsistent). For monitoring only.
+func (r *SPSC) Len() int {
+	h, t := r.head.Load(), r.tail.Load()
+	if t < h || t-h > uint64(len(r.data)) {
+		return 0
+	}
+	return int(t - h)
+}
+
+func header(n uint64, typ, kind uint16) uint64 {
+	return n | uint64(typ)<<32 | uint64(kind)<<48
+}
+
+// backoff paces a blocking wait: a bounded spin, then yields, then short
+// sleeps growing to 100µs, checking the deadline as it goes.
+type backoff struct {
+	n     int
+	sleep time.Duration
+}
+
+// wait idles once and reports whether the caller may try again (false
+// once deadline, if not zero, has passed).
+func (b *backoff) wait(deadline time.Time) bool {
+	b.n++
+	switch {
+	case b.n <= 64:
+		// spin: the consumer is usually a few hundred nanoseconds away.
+	case b.n <= 128:
+		runtime.Gosched()
+	default:
+		b.sleep = min(max(2*b.sleep, time.Microsecond), 100*time.Microsecond)
+		if !deadline.IsZero() {
+			left := time.Until(deadline)
+			if left <= 0 {
+				return false
+			}
+			b.sleep = min(b.sleep, left)
+		}
+		time.Sleep(b.sleep)
+	}
+	return deadline.IsZero() || b.n%16 != 0 || time.Now().Before(deadline)
+}
