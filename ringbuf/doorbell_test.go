@@ -1,0 +1,60 @@
+package ringbuf
+
+import (
+	"testing"
+	"time"
+)
+
+func TestDoorbell(t *testing.T) {
+	mem := AlignedBytes(DoorbellSize)
+	d, err := NewDoorbell(mem)
+	must.NoError(t, err)
+	_, err = NewDoorbell(mem[:32])
+	must.ErrorIs(t, err, ErrMemory)
+	_, err = NewDoorbell(AlignedBytes(2 * DoorbellSize)[4:])
+	must.ErrorIs(t, err, ErrMemory)
+
+	d.Ring() // nobody armed: no bump
+	must.Equal(t, uint32(0), word32(mem, 0).Load())
+
+	key := d.Arm()
+	must.Equal(t, uint32(1), d.Waiters())
+	start := time.Now()
+	must.NoError(t, d.Wait(key, 5*time.Millisecond))
+	must.True(t, time.Since(start) >= 4*time.Millisecond, "an unrung Wait returned after %v", time.Since(start))
+
+	// A Ring between Arm and Wait (the publish racing the parking
+	// sequence) bumps the word, so Wait with the old key returns at once.
+	d.Ring()
+	must.Equal(t, uint32(1), word32(mem, 0).Load())
+	waitOrFail(t, func() error { return d.Wait(key, time.Hour) }, "Wait after a Ring slept: the wake-up was lost")
+	d.Disarm()
+	d.Disarm() // unbalanced: stays at zero
+	must.Equal(t, uint32(0), d.Waiters())
+
+	// A second view of the same memory (another process would map it)
+	// wakes a waiter parked on the first.
+	other, err := NewDoorbell(mem)
+	must.NoError(t, err)
+	key = d.Arm()
+	go func() {
+		time.Sleep(time.Millisecond)
+		other.Ring()
+	}()
+	waitOrFail(t, func() error { return d.Wait(key, time.Hour) }, "Ring through another view did not wake the waiter")
+	d.Disarm()
+}
+
+// waitOrFail runs f in a goroutine and fails the test if it has not
+// returned within 30 seconds, or returned an error.
+func waitOrFail(t *testing.T, f func() error, failure string) {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() { done <- f() }()
+	select {
+	case err := <-done:
+		must.NoError(t, err)
+	case <-time.After(30 * time.Second):
+		t.Fatal(failure)
+	}
+}
