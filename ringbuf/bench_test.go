@@ -1,0 +1,288 @@
+package ringbuf
+
+import (
+	"encoding/binary"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/HdrHistogram/hdrhistogram-go"
+)
+
+// msg64 is the 64-byte record the throughput benchmarks move: the ring
+// benchmarks copy it in and out as a 64-byte payload, the channel
+// benchmark sends it by value.
+type msg64 [64]byte
+
+const (
+	benchRingCapacity = 1 << 16
+	benchChanCapacity = benchRingCapacity / 72 // as many records as the ring holds (72-byte frames)
+	benchBatch        = 64                     // producer records per Commit
+	sampleEvery       = 8                      // ping-pong round trips per latency sample
+)
+
+func needTwoProcs(b *testing.B) {
+	if runtime.GOMAXPROCS(0) < 2 {
+		b.Skip("needs GOMAXPROCS >= 2: two threads busy-spin against each other")
+	}
+}
+
+// BenchmarkSPSCThroughput: one producer goroutine, one consumer goroutine,
+// 64-byte payloads (72-byte frames), producer batches of up to 64 records
+// per Commit, consumer reads all available per Read. ns/op is per record.
+func BenchmarkSPSCThroughput(b *testing.B) {
+	r, _ := newTestSPSC(b, benchRingCapacity)
+	b.ReportAllocs()
+	b.ResetTimer()
+	go func() {
+		var m msg64
+		for i := 0; i < b.N; {
+			for k := 0; k < benchBatch && i < b.N; k++ {
+				p, err := r.Claim(1, len(m))
+				if err == ErrFull {
+					break
+				}
+				if err != nil {
+					panic(err)
+				}
+				setSeq(&m, i)
+				copy(p, m[:])
+				i++
+			}
+			r.Commit()
+		}
+	}()
+	var (
+		got  int
+		sum  uint64
+		last msg64
+	)
+	for got < b.N {
+		n, err := r.Read(0, func(_ uint16, p []byte) {
+			copy(last[:], p)
+			sum += seqOf(&last)
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+		got += n
+	}
+	b.StopTimer()
+	if want := uint64(b.N) * uint64(b.N-1) / 2; sum != want {
+		b.Fatalf("sum of record numbers %d, want %d", sum, want)
+	}
+}
+
+// BenchmarkChanThroughput is the peer of BenchmarkSPSCThroughput: a
+// buffered channel of the same 64-byte record, holding as many records as
+// the ring, one sending and one receiving goroutine. ns/op is per record.
+func BenchmarkChanThroughput(b *testing.B) {
+	ch := make(chan msg64, benchChanCapacity)
+	b.ReportAllocs()
+	b.ResetTimer()
+	go func() {
+		var m msg64
+		for i := range b.N {
+			setSeq(&m, i)
+			ch <- m
+		}
+	}()
+	var sum uint64
+	for range b.N {
+		m := <-ch
+		sum += seqOf(&m)
+	}
+	b.StopTimer()
+	if want := uint64(b.N) * uint64(b.N-1) / 2; sum != want {
+		b.Fatalf("sum of record numbers %d, want %d", sum, want)
+	}
+}
+
+// BenchmarkMPSCThroughput: two producer goroutines, one consumer, 64-byte
+// payloads in 128-byte slots. ns/op is per record.
+func BenchmarkMPSCThroughput(b *testing.B) {
+	const producers = 2
+	r, _ := newTestMPSC(b, benchRingCapacity/128, 128)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for id := range producers {
+		go func() {
+			var m msg64
+			for i := id; i < b.N; i += producers {
+				for {
+					c, err := r.Claim(uint16(id), len(m))
+					if err == ErrFull {
+						runtime.Gosched()
+						continue
+					}
+					if err != nil {
+						panic(err)
+					}
+					setSeq(&m, i)
+					copy(c.Payload, m[:])
+					if err := c.Commit(); err != nil {
+						panic(err)
+					}
+					break
+				}
+			}
+		}()
+	}
+	var (
+		got  int
+		sum  uint64
+		last msg64
+	)
+	for got < b.N {
+		n, err := r.Read(0, func(_ uint16, p []byte) {
+			copy(last[:], p)
+			sum += seqOf(&last)
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if n == 0 {
+			runtime.Gosched() // two producers and a consumer share two cores
+		}
+		got += n
+	}
+	b.StopTimer()
+	if want := uint64(b.N) * uint64(b.N-1) / 2; sum != want {
+		b.Fatalf("sum of record numbers %d, want %d", sum, want)
+	}
+}
+
+// BenchmarkSPSCPingPong: a round trip over two SPSC rings between two
+// goroutines locked to OS threads, both busy-spinning. ns/op is one round
+// trip; the percentiles sample every 8th round trip.
+func BenchmarkSPSCPingPong(b *testing.B) {
+	needTwoProcs(b)
+	ping, _ := newTestSPSC(b, 4096)
+	pong, _ := newTestSPSC(b, 4096)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		var v [8]byte
+		for got := 0; got < b.N; {
+			n, err := ping.Read(1, func(_ uint16, p []byte) { copy(v[:], p) })
+			if err != nil {
+				panic(err)
+			}
+			if n > 0 {
+				got++
+				if err := pong.TryWrite(2, v[:]); err != nil {
+					panic(err)
+				}
+			}
+		}
+	}()
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	h := newRTTHistogram()
+	var v [8]byte
+	copyBack := func(_ uint16, p []byte) { copy(v[:], p) }
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range b.N {
+		var start time.Time
+		if i%sampleEvery == 0 {
+			start = time.Now()
+		}
+		v[0] = byte(i)
+		if err := ping.TryWrite(1, v[:]); err != nil {
+			b.Fatal(err)
+		}
+		for {
+			n, err := pong.Read(1, copyBack)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if n > 0 {
+				break
+			}
+		}
+		if v[0] != byte(i) {
+			b.Fatalf("round trip %d echoed %d", i, v[0])
+		}
+		if i%sampleEvery == 0 {
+			_ = h.RecordValue(time.Since(start).Nanoseconds())
+		}
+	}
+	b.StopTimer()
+	wg.Wait()
+	reportRTT(b, h)
+}
+
+// paddedWord is an atomic word alone on its cache line.
+type paddedWord struct {
+	_ [CacheLine]byte
+	v atomic.Uint64
+	_ [CacheLine - 8]byte
+}
+
+// BenchmarkSpinFloorPingPong is the floor for BenchmarkSPSCPingPong: two
+// locked threads bounce one padded atomic word (odd values one way, even
+// the other), the least any cross-core round trip can cost. ns/op is one
+// round trip; the percentiles sample every 8th round trip.
+func BenchmarkSpinFloorPingPong(b *testing.B) {
+	needTwoProcs(b)
+	var w paddedWord
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		for i := range uint64(b.N) {
+			for w.v.Load() != 2*i+1 {
+			}
+			w.v.Store(2*i + 2)
+		}
+	}()
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	h := newRTTHistogram()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range uint64(b.N) {
+		var start time.Time
+		if i%sampleEvery == 0 {
+			start = time.Now()
+		}
+		w.v.Store(2*i + 1)
+		for w.v.Load() != 2*i+2 {
+		}
+		if i%sampleEvery == 0 {
+			_ = h.RecordValue(time.Since(start).Nanoseconds())
+		}
+	}
+	b.StopTimer()
+	wg.Wait()
+	reportRTT(b, h)
+}
+
+func newRTTHistogram() *hdrhistogram.Histogram {
+	return hdrhistogram.New(1, int64(time.Second), 3)
+}
+
+func reportRTT(b *testing.B, h *hdrhistogram.Histogram) {
+	if h.TotalCount() == 0 {
+		return
+	}
+	for _, q := range []struct {
+		name string
+		p    float64
+	}{{"p50-ns", 50}, {"p99-ns", 99}, {"p99.9-ns", 99.9}, {"p99.99-ns", 99.99}} {
+		b.ReportMetric(float64(h.ValueAtQuantile(q.p)), q.name)
+	}
+	b.ReportMetric(float64(h.Max()), "max-ns")
+}
+
+// setSeq and seqOf keep the record number in a msg64's first 8 bytes.
+func setSeq(m *msg64, i int) { binary.LittleEndian.PutUint64(m[:], uint64(i)) }
+func seqOf(m *msg64) uint64  { return binary.LittleEndian.Uint64(m[:]) }
