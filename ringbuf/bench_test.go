@@ -31,15 +31,21 @@ func needTwoProcs(b *testing.B) {
 
 // BenchmarkSPSCThroughput: one producer goroutine, one consumer goroutine,
 // 64-byte payloads (72-byte frames), producer batches of up to 64 records
-// per Commit, consumer reads all available per Read. ns/op is per record.
+// per Commit, consumer reads all available per Read, both idling with
+// SpinYield (a machine shared with other work must not starve the peer).
+// ns/op is per record.
 func BenchmarkSPSCThroughput(b *testing.B) {
 	r, _ := newTestSPSC(b, benchRingCapacity)
 	b.ReportAllocs()
 	b.ResetTimer()
 	go func() {
-		var m msg64
+		var (
+			m    msg64
+			idle SpinYield
+		)
 		for i := 0; i < b.N; {
-			for k := 0; k < benchBatch && i < b.N; k++ {
+			k := 0
+			for ; k < benchBatch && i < b.N; k++ {
 				p, err := r.Claim(1, len(m))
 				if err == ErrFull {
 					break
@@ -52,12 +58,14 @@ func BenchmarkSPSCThroughput(b *testing.B) {
 				i++
 			}
 			r.Commit()
+			idle.Idle(k)
 		}
 	}()
 	var (
 		got  int
 		sum  uint64
 		last msg64
+		idle SpinYield
 	)
 	for got < b.N {
 		n, err := r.Read(0, func(_ uint16, p []byte) {
@@ -68,6 +76,7 @@ func BenchmarkSPSCThroughput(b *testing.B) {
 			b.Fatal(err)
 		}
 		got += n
+		idle.Idle(n)
 	}
 	b.StopTimer()
 	if want := uint64(b.N) * uint64(b.N-1) / 2; sum != want {
@@ -109,14 +118,18 @@ func BenchmarkMPSCThroughput(b *testing.B) {
 	b.ResetTimer()
 	for id := range producers {
 		go func() {
-			var m msg64
+			var (
+				m    msg64
+				idle SpinYield
+			)
 			for i := id; i < b.N; i += producers {
 				for {
 					c, err := r.Claim(uint16(id), len(m))
 					if err == ErrFull {
-						runtime.Gosched()
+						idle.Idle(0)
 						continue
 					}
+					idle.Reset()
 					if err != nil {
 						panic(err)
 					}
@@ -134,6 +147,7 @@ func BenchmarkMPSCThroughput(b *testing.B) {
 		got  int
 		sum  uint64
 		last msg64
+		idle SpinYield // two producers and a consumer share two cores
 	)
 	for got < b.N {
 		n, err := r.Read(0, func(_ uint16, p []byte) {
@@ -143,10 +157,8 @@ func BenchmarkMPSCThroughput(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		if n == 0 {
-			runtime.Gosched() // two producers and a consumer share two cores
-		}
 		got += n
+		idle.Idle(n)
 	}
 	b.StopTimer()
 	if want := uint64(b.N) * uint64(b.N-1) / 2; sum != want {

@@ -73,6 +73,9 @@ func MPSCSize(slots, slotSize int) int {
 // well above the longest stall a live producer can suffer (GC pause,
 // preemption on a busy machine).
 //
+// The consumer notices an abandoned slot only while it keeps calling Read:
+// an agent parked with SpinPark wakes at its park timeout to do so.
+//
 // Producer methods are safe for concurrent use; Read, SetSkipTimeout and
 // SetDoorbell belong to the one consumer.
 type MPSC struct {

@@ -1,0 +1,58 @@
+package ringbuf_test
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/commitcore/commitcore/ringbuf"
+)
+
+// An agent reads its inbound ring and parks on its doorbell when idle; the
+// producer rings the doorbell on every publish. In production the ring and
+// the doorbell live in a shared-memory segment and the peer process uses
+// ringbuf.AttachSPSC and ringbuf.NewDoorbell on the same bytes.
+func Example() {
+	ringMem := ringbuf.AlignedBytes(ringbuf.SPSCSize(4096))
+	bellMem := ringbuf.AlignedBytes(ringbuf.DoorbellSize)
+
+	producer, err := ringbuf.NewSPSC(ringMem)
+	if err != nil {
+		panic(err)
+	}
+	bell, err := ringbuf.NewDoorbell(bellMem)
+	if err != nil {
+		panic(err)
+	}
+	producer.SetDoorbell(bell)
+
+	consumer, err := ringbuf.AttachSPSC(ringMem)
+	if err != nil {
+		panic(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		idle := &ringbuf.SpinPark{Bell: bell}
+		for got := 0; got < 3; {
+			n, err := consumer.Read(0, func(typ uint16, payload []byte) {
+				fmt.Printf("type %d: %s\n", typ, payload)
+			})
+			if err != nil {
+				panic(err)
+			}
+			got += n
+			idle.Idle(n)
+		}
+	}()
+
+	for i, s := range []string{"new order", "cancel", "replace"} {
+		if err := producer.Write(uint16(i+1), []byte(s), time.Now().Add(time.Second)); err != nil {
+			panic(err)
+		}
+	}
+	<-done
+	// Output:
+	// type 1: new order
+	// type 2: cancel
+	// type 3: replace
+}
