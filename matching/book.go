@@ -53,7 +53,7 @@ func (b *book) check(price, qty int64) engine.Reason {
 	switch {
 	case qty <= 0:
 		return engine.ReasonBadQuantity
-	case price <= 0 || price < b.cfg.MinPrice || price > b.cfg.MaxPrice:
+	case price < b.cfg.MinPrice || price > b.cfg.MaxPrice: // MinPrice > 0
 		return engine.ReasonBadPrice
 	case price%b.cfg.Tick != 0:
 		return engine.ReasonOffTick

@@ -155,8 +155,8 @@ func (m *Matcher) Apply(tx engine.TxID, cmd *engine.Command, out *engine.Outcome
 
 // Execute prepares and commits cmd at once, for callers that run matching
 // alone: the same outcome as Prepare followed by Commit, without keeping a
-// record of the transaction. It must not be interleaved with transactions
-// in flight that it could conflict with; a conflict still votes NO.
+// record of the transaction. Transactions in flight hold against it as
+// against Prepare.
 func (m *Matcher) Execute(tx engine.TxID, cmd *engine.Command, out *engine.Outcome) engine.Reason {
 	r := &m.scratch
 	if reason := m.plan(tx, cmd, out, r); reason != engine.ReasonNone {
