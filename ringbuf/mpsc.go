@@ -23,8 +23,11 @@ const (
 	MinSlots = 2
 	MaxSlots = 1 << 24
 	// DefaultSkipTimeout is how long the MPSC consumer waits for a claimed
-	// slot's commit before it skips the record as abandoned.
-	DefaultSkipTimeout = 10 * time.Millisecond
+	// slot's commit before it skips the record as abandoned. It is long
+	// because a live producer preempted on an overloaded machine can stall
+	// for tens of milliseconds, and skipping a live producer costs it its
+	// record (ErrSkipped) and risks the hazard described on MPSC.
+	DefaultSkipTimeout = 100 * time.Millisecond
 
 	offSlots    = 8
 	offSlotSize = 16
