@@ -82,7 +82,7 @@ func scan(buf []byte, firstSeq uint64, durable int64) (scanResult, *CorruptError
 		rec, _, _ := decodeRecord(buf, off)
 		return res, bad(fmt.Sprintf("verified record carries sequence %d", rec.Seq))
 	}
-	if next, nextSeq, ok := findVerified(buf, off+recordAlign, seq); ok {
+	if next, nextSeq, ok := findVerified(buf, off, seq); ok {
 		e := bad(f.String())
 		e.NextOffset, e.NextSeq = next, nextSeq
 		return res, e
@@ -94,16 +94,19 @@ func scan(buf []byte, firstSeq uint64, durable int64) (scanResult, *CorruptError
 	return res, nil
 }
 
-// findVerified looks for a verified record with sequence number at least
-// minSeq at any aligned offset from off on.
+// findVerified looks for a verified record after the stop at off, at any
+// aligned offset, whose sequence number could follow the damage: at least
+// minSeq, and no more than one per header's worth of bytes beyond it. The
+// sequence check runs before the CRC, so garbage rarely costs a checksum.
 func findVerified(buf []byte, off int64, minSeq uint64) (int64, uint64, bool) {
-	for ; off+recordHeaderSize <= int64(len(buf)); off += recordAlign {
-		if binary.LittleEndian.Uint64(buf[off:]) == 0 && binary.LittleEndian.Uint64(buf[off+8:]) == 0 {
-			continue // no record has seq 0 and length+crc 0; skip zero space fast
+	for o := off + recordAlign; o+recordHeaderSize <= int64(len(buf)); o += recordAlign {
+		seq := binary.LittleEndian.Uint64(buf[o+8:])
+		if seq < minSeq || seq-minSeq > uint64(o-off)/recordHeaderSize {
+			continue
 		}
-		rec, _, f := decodeRecord(buf, off)
-		if f == faultNone && rec.Seq >= minSeq {
-			return off, rec.Seq, true
+		rec, _, f := decodeRecord(buf, o)
+		if f == faultNone {
+			return o, rec.Seq, true
 		}
 	}
 	return 0, 0, false
