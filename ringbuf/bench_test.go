@@ -172,14 +172,42 @@ func BenchmarkMPSCThroughput(b *testing.B) {
 // trip; the percentiles sample every 8th round trip.
 func BenchmarkSPSCPingPong(b *testing.B) {
 	needTwoProcs(b)
+	benchPingPong(b, false, func(*Doorbell) IdleStrategy { return BusySpin{} })
+}
+
+// BenchmarkSPSCPingPongParked is BenchmarkSPSCPingPong with both sides
+// parking on their doorbells after one spin and one yield, so nearly every
+// hop pays a futex wake-up: the latency of an agent that was asleep.
+func BenchmarkSPSCPingPongParked(b *testing.B) {
+	benchPingPong(b, true, func(bell *Doorbell) IdleStrategy {
+		return &SpinPark{Bell: bell, Spins: 1, Yields: 1, ParkTimeout: time.Second}
+	})
+}
+
+// benchPingPong times round trips over two rings; with ring set, each
+// publish rings the reader's doorbell.
+func benchPingPong(b *testing.B, ring bool, newIdle func(*Doorbell) IdleStrategy) {
 	ping, _ := newTestSPSC(b, 4096)
 	pong, _ := newTestSPSC(b, 4096)
+	pingBell, err := NewDoorbell(AlignedBytes(DoorbellSize))
+	if err != nil {
+		b.Fatal(err)
+	}
+	pongBell, err := NewDoorbell(AlignedBytes(DoorbellSize))
+	if err != nil {
+		b.Fatal(err)
+	}
+	if ring {
+		ping.SetDoorbell(pingBell)
+		pong.SetDoorbell(pongBell)
+	}
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
 		runtime.LockOSThread()
 		defer runtime.UnlockOSThread()
+		idle := newIdle(pingBell)
 		var v [8]byte
 		for got := 0; got < b.N; {
 			n, err := ping.Read(1, func(_ uint16, p []byte) { copy(v[:], p) })
@@ -192,10 +220,13 @@ func BenchmarkSPSCPingPong(b *testing.B) {
 					panic(err)
 				}
 			}
+			idle.Idle(n)
 		}
+		idle.Reset()
 	}()
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
+	idle := newIdle(pongBell)
 	h := newRTTHistogram()
 	var v [8]byte
 	copyBack := func(_ uint16, p []byte) { copy(v[:], p) }
@@ -215,6 +246,7 @@ func BenchmarkSPSCPingPong(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
+			idle.Idle(n)
 			if n > 0 {
 				break
 			}
@@ -227,6 +259,7 @@ func BenchmarkSPSCPingPong(b *testing.B) {
 		}
 	}
 	b.StopTimer()
+	idle.Reset()
 	wg.Wait()
 	reportRTT(b, h)
 }

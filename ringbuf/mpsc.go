@@ -174,8 +174,10 @@ func (r *MPSC) seq(pos uint64) *atomic.Uint64 {
 	return word64(r.slots, int((pos&r.mask)*r.slotSize))
 }
 
-// Slots returns the number of slots; MaxPayload the payload bytes a slot holds.
-func (r *MPSC) Slots() int      { return int(r.nslots) }
+// Slots returns the number of slots.
+func (r *MPSC) Slots() int { return int(r.nslots) }
+
+// MaxPayload returns the most payload bytes a slot holds.
 func (r *MPSC) MaxPayload() int { return int(r.slotSize) - SlotHeaderSize }
 
 // SetDoorbell makes producers ring d after each commit. Give the ring its
