@@ -75,5 +75,8 @@
 //
 // Everything read from a file is untrusted: lengths are bounds-checked before
 // use, and a damaged file yields an error, never a panic or an out-of-bounds
-// read. FuzzOpen, FuzzDecodeRecord and FuzzDecodeSnapshot check it.
+// read. FuzzOpen, FuzzVerify, FuzzDecodeRecord and FuzzDecodeSnapshot check
+// it; run one with, for example,
+//
+//	go test -run=^$ -fuzz=^FuzzVerify$ -fuzztime=60s ./engine/journal
 package journal
