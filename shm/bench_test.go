@@ -2,8 +2,10 @@ package shm
 
 import (
 	"encoding/binary"
+	"fmt"
 	"os"
 	"runtime"
+	"strconv"
 	"testing"
 	"time"
 
@@ -36,16 +38,31 @@ func reportLatency(b *testing.B, h *hdrhistogram.Histogram) {
 
 // BenchmarkUDSPingPong is the unix-socket peer of
 // BenchmarkShmPingPongCrossProcess: the same 64-byte round trip to a child
-// process, over a socketpair with blocking reads and writes.
+// process over a socketpair, with blocking reads and writes (each side
+// sleeps in the kernel until the message arrives) and with non-blocking
+// reads retried in a busy loop (the fastest a socket gets, burning a core
+// per side like the busy-spin link).
 func BenchmarkUDSPingPong(b *testing.B) {
+	for _, bc := range []struct {
+		name string
+		poll bool
+	}{{"blocking", false}, {"busy-poll", true}} {
+		b.Run(bc.name, func(b *testing.B) { benchUDS(b, bc.poll) })
+	}
+}
+
+func benchUDS(b *testing.B, poll bool) {
 	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		b.Fatal(err)
 	}
 	mine := fds[0]
 	defer unix.Close(mine)
+	if err := unix.SetNonblock(mine, poll); err != nil {
+		b.Fatal(err)
+	}
 	theirs := os.NewFile(uintptr(fds[1]), "uds-child")
-	c := startChildFiles(b, "uds-echo", []*os.File{theirs})
+	c := startChildFiles(b, "uds-echo", []*os.File{theirs}, "SHM_TEST_UDS_POLL="+strconv.FormatBool(poll))
 	theirs.Close()
 	h := newLatencyHistogram()
 	var msg [pingSize]byte
@@ -80,9 +97,15 @@ func BenchmarkUDSPingPong(b *testing.B) {
 	}
 }
 
-// childUDSEcho echoes 64-byte messages on fd 3 until end of file.
+// childUDSEcho echoes 64-byte messages on fd 3 until end of file, with
+// non-blocking reads retried in a busy loop if SHM_TEST_UDS_POLL is true.
 func childUDSEcho() int {
 	const fd = 3
+	poll, _ := strconv.ParseBool(os.Getenv("SHM_TEST_UDS_POLL"))
+	if err := unix.SetNonblock(fd, poll); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
 	fmtReady()
 	var msg [pingSize]byte
 	for {
@@ -98,7 +121,7 @@ func childUDSEcho() int {
 func readFull(fd int, b []byte) error {
 	for len(b) > 0 {
 		n, err := unix.Read(fd, b)
-		if err == unix.EINTR {
+		if err == unix.EINTR || err == unix.EAGAIN {
 			continue
 		}
 		if err != nil {
@@ -115,7 +138,7 @@ func readFull(fd int, b []byte) error {
 func writeFull(fd int, b []byte) error {
 	for len(b) > 0 {
 		n, err := unix.Write(fd, b)
-		if err == unix.EINTR {
+		if err == unix.EINTR || err == unix.EAGAIN {
 			continue
 		}
 		if err != nil {

@@ -65,7 +65,7 @@ type Link struct {
 	kind     IdleKind
 	park     ringbuf.SpinPark
 	every    time.Duration
-	calls    uint64
+	calls    uint64 // Idle calls: paces beats and peer checks
 	idle     int
 	parked   bool
 	lastSeen bool // the peer has been seen attached
@@ -232,15 +232,20 @@ func (l *Link) PeerAlive() bool { return l.peer.State() == PeerAlive }
 func (l *Link) PeerPID() int { return l.peer.PID() }
 
 // Idle paces this side's duty cycle: call it after each pass over Rx (and
-// whatever else the agent polls) with the work done. After work it only
-// beats the heartbeat. Without work it spins (BusySpin) or spins, yields and
+// whatever else the agent polls) with the work done. It beats the heartbeat
+// every 8th call (a locked instruction per call would slow the spin), so a
+// duty cycle must take less than StaleAfter/8. After work it does nothing
+// more. Without work it spins (BusySpin) or spins, yields and
 // parks on this side's doorbell (SpinThenPark), publishing the parked flag
 // first. Every Options.CheckEvery, parked or not, it checks the peer and
 // returns an error wrapping ErrPeerDead or ErrPeerClosed when it is gone;
 // otherwise nil. Records the peer committed before it closed or died are
 // still in Rx: drain it if they matter. It does not allocate.
 func (l *Link) Idle(work int) error {
-	l.slot.Beat()
+	l.calls++
+	if l.calls&7 == 0 {
+		l.slot.Beat()
+	}
 	if work > 0 {
 		l.idle = 0
 		if l.parked {
@@ -251,7 +256,6 @@ func (l *Link) Idle(work int) error {
 		return nil
 	}
 	l.idle++
-	l.calls++
 	if l.parked || l.calls&idleCheckMask == 0 {
 		if now := time.Now(); now.Sub(l.checked) >= l.every {
 			l.checked = now
