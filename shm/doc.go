@@ -118,7 +118,10 @@
 //	go test -run '^$' -bench 'PingPong' -benchmem ./ringbuf ./shm
 //
 // BenchmarkShmPingPongCrossProcess (busy-spin and spin-park) and
-// BenchmarkUDSPingPong each time a 64-byte round trip to a child process
-// and report its percentiles; ringbuf's BenchmarkSpinFloorPingPong is the
-// in-process floor to compare with.
+// BenchmarkUDSPingPong (blocking and busy-poll) each time a 64-byte round
+// trip to a child process and report its percentiles, sampling every 8th
+// round trip; ringbuf's BenchmarkSpinFloorPingPong is the in-process floor
+// to compare with. BenchmarkPeerState is the cost of one liveness check.
+// Busy-spin figures need two otherwise idle cores: a busy-spinning side
+// that gets preempted stalls its peer for a scheduler slice.
 package shm
