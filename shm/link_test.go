@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime"
 	"strconv"
 	"syscall"
 	"testing"
@@ -165,6 +166,7 @@ func childLinkFlood() int {
 // childLinkEcho opens link SHM_TEST_NAME and sends every ping back until it
 // reads a stop record.
 func childLinkEcho() int {
+	runtime.LockOSThread()
 	l, err := OpenLink(os.Getenv("SHM_TEST_NAME"), 0, childLinkOptions())
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
