@@ -21,6 +21,11 @@ const (
 	benchChanCapacity = benchRingCapacity / 72 // as many records as the ring holds (72-byte frames)
 	benchBatch        = 64                     // producer records per Commit
 	sampleEvery       = 8                      // ping-pong round trips per latency sample
+	// pingPongSpins bounds the busy-spin of both ping-pong benchmarks: a
+	// round trip takes a few hundred polls, so they spin throughout on a
+	// quiet machine, and yield when other work holds one of the two cores
+	// rather than spinning out whole scheduler slices.
+	pingPongSpins = 20_000
 )
 
 func needTwoProcs(b *testing.B) {
@@ -172,7 +177,7 @@ func BenchmarkMPSCThroughput(b *testing.B) {
 // trip; the percentiles sample every 8th round trip.
 func BenchmarkSPSCPingPong(b *testing.B) {
 	needTwoProcs(b)
-	benchPingPong(b, false, func(*Doorbell) IdleStrategy { return BusySpin{} })
+	benchPingPong(b, false, func(*Doorbell) IdleStrategy { return &SpinYield{Spins: pingPongSpins} })
 }
 
 // BenchmarkSPSCPingPongParked is BenchmarkSPSCPingPong with both sides
@@ -273,7 +278,8 @@ type paddedWord struct {
 
 // BenchmarkSpinFloorPingPong is the floor for BenchmarkSPSCPingPong: two
 // locked threads bounce one padded atomic word (odd values one way, even
-// the other), the least any cross-core round trip can cost. ns/op is one
+// the other), the least any cross-core round trip can cost. It polls
+// through the same bounded SpinYield as BenchmarkSPSCPingPong. ns/op is one
 // round trip; the percentiles sample every 8th round trip.
 func BenchmarkSpinFloorPingPong(b *testing.B) {
 	needTwoProcs(b)
@@ -284,15 +290,19 @@ func BenchmarkSpinFloorPingPong(b *testing.B) {
 		defer wg.Done()
 		runtime.LockOSThread()
 		defer runtime.UnlockOSThread()
+		idle := SpinYield{Spins: pingPongSpins}
 		for i := range uint64(b.N) {
 			for w.v.Load() != 2*i+1 {
+				idle.Idle(0)
 			}
+			idle.Reset()
 			w.v.Store(2*i + 2)
 		}
 	}()
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	h := newRTTHistogram()
+	idle := SpinYield{Spins: pingPongSpins}
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := range uint64(b.N) {
@@ -302,7 +312,9 @@ func BenchmarkSpinFloorPingPong(b *testing.B) {
 		}
 		w.v.Store(2*i + 1)
 		for w.v.Load() != 2*i+2 {
+			idle.Idle(0)
 		}
+		idle.Reset()
 		if i%sampleEvery == 0 {
 			_ = h.RecordValue(time.Since(start).Nanoseconds())
 		}
