@@ -1,0 +1,87 @@
+package engine
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/commitcore/commitcore/ringbuf"
+	"github.com/commitcore/commitcore/shm"
+)
+
+// ringMsg is the ring record type of one encoded protocol message.
+const ringMsg uint16 = 1
+
+// DefaultRingCapacity is the data capacity of each ring of a link, in bytes:
+// room for thousands of messages in flight each way.
+const DefaultRingCapacity = 1 << 20
+
+// Conn is one end of a duplex link between the coordinator and a host of
+// participant nodes: the ring this end writes and the ring it reads. The
+// same Conn type runs over heap memory (NewPipe, one process) and over a
+// shared-memory link (LinkConn, two processes), so deployment is
+// configuration, not code.
+type Conn struct {
+	Tx *ringbuf.SPSC
+	Rx *ringbuf.SPSC
+	// Bell is the doorbell this end parks on; the peer's Tx rings it.
+	Bell *ringbuf.Doorbell
+	// Alive reports whether the peer lives. Nil means it always does (the
+	// peer is in this process).
+	Alive func() bool
+	// Beat, if set, publishes that this end lives; the coordinator calls
+	// it every duty cycle so that participants can tell a live coordinator
+	// from a dead or stalled one.
+	Beat func()
+}
+
+// NewPipe returns the two ends of an in-process link over heap memory, each
+// ring capacity bytes (a power of two).
+func NewPipe(capacity int) (*Conn, *Conn, error) {
+	ring := func() (*ringbuf.SPSC, error) {
+		return ringbuf.NewSPSC(ringbuf.AlignedBytes(ringbuf.SPSCSize(capacity)))
+	}
+	ab, err := ring()
+	if err != nil {
+		return nil, nil, fmt.Errorf("new pipe: %w", err)
+	}
+	ba, err := ring()
+	if err != nil {
+		return nil, nil, fmt.Errorf("new pipe: %w", err)
+	}
+	bells := ringbuf.AlignedBytes(2 * ringbuf.DoorbellSize)
+	bellA, err := ringbuf.NewDoorbell(bells[:ringbuf.DoorbellSize])
+	if err != nil {
+		return nil, nil, fmt.Errorf("new pipe: %w", err)
+	}
+	bellB, err := ringbuf.NewDoorbell(bells[ringbuf.DoorbellSize:])
+	if err != nil {
+		return nil, nil, fmt.Errorf("new pipe: %w", err)
+	}
+	ab.SetDoorbell(bellB)
+	ba.SetDoorbell(bellA)
+	return &Conn{Tx: ab, Rx: ba, Bell: bellA}, &Conn{Tx: ba, Rx: ab, Bell: bellB}, nil
+}
+
+// LinkConn returns the Conn of this process's side of a shared-memory link.
+func LinkConn(l *shm.Link) *Conn {
+	return &Conn{Tx: l.Tx(), Rx: l.Rx(), Bell: l.Doorbell(), Alive: l.PeerAlive, Beat: l.Slot().Beat}
+}
+
+// send encodes m into c's outbound ring without publishing it: the caller
+// commits the ring once per batch. A full ring drops the message and
+// reports false; the protocol treats that as a lost message (PREPARE times
+// out, PRE-COMMIT and COMMIT are retransmitted), so a slow peer costs
+// aborts or retransmissions, never a wrong outcome.
+func (c *Conn) send(m *Msg) (bool, error) {
+	p, err := c.Tx.Claim(ringMsg, m.Size())
+	if errors.Is(err, ringbuf.ErrFull) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("send %v tx %d: %w", m.Type, m.Tx, err)
+	}
+	if _, err := m.Encode(p); err != nil {
+		return false, fmt.Errorf("send %v tx %d: %w", m.Type, m.Tx, err)
+	}
+	return true, nil
+}

@@ -1,0 +1,456 @@
+package engine
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/commitcore/commitcore/engine/journal"
+	"github.com/commitcore/commitcore/shm"
+)
+
+// Multi-process tests and benchmarks re-execute the test binary as a child
+// whose role the environment names: "host" serves three participant nodes
+// over a shared-memory link it creates (with the decision table);
+// "coordinator" opens them and submits commands until it is killed.
+const (
+	envRole  = "COMMITCORE_ENGINE_CHILD"
+	envDir   = "COMMITCORE_ENGINE_DIR"
+	envName  = "COMMITCORE_ENGINE_NAME"
+	envIdle  = "COMMITCORE_ENGINE_IDLE"
+	envOut   = "COMMITCORE_ENGINE_OUT"
+	envJrnl  = "COMMITCORE_ENGINE_JOURNAL"
+	procSlot = 1024
+)
+
+func TestMain(m *testing.M) {
+	switch os.Getenv(envRole) {
+	case "":
+		os.Exit(m.Run())
+	case "host":
+		if err := childHost(); err != nil {
+			fmt.Fprintln(os.Stderr, "host child:", err)
+			os.Exit(1)
+		}
+	case "coordinator":
+		if err := childCoordinator(); err != nil {
+			fmt.Fprintln(os.Stderr, "coordinator child:", err)
+			os.Exit(1)
+		}
+	default:
+		fmt.Fprintln(os.Stderr, "unknown child role", os.Getenv(envRole))
+		os.Exit(2)
+	}
+	os.Exit(0)
+}
+
+// recorder is a participant that remembers how each transaction ended, so
+// that a test can compare participants across processes. The first one
+// also plays matching: its YES carries one fill.
+type recorder struct {
+	matching bool
+	ended    map[TxID]byte // 'C' committed, 'A' aborted
+	prepared map[TxID]bool
+}
+
+func newRecorder(matching bool) *recorder {
+	return &recorder{matching: matching, ended: map[TxID]byte{}, prepared: map[TxID]bool{}}
+}
+
+func (r *recorder) Prepare(tx TxID, cmd *Command, out *Outcome) Reason {
+	if cmd.ClientOrderID%7 == 3 && !r.matching {
+		return ReasonRateLimit
+	}
+	r.prepared[tx] = true
+	if r.matching {
+		out.Reset()
+		out.NFills = 1
+		out.Fills[0] = Fill{TradeID: TradeIDOf(tx, 0), Symbol: cmd.Symbol, TakerSide: cmd.Side,
+			MakerOrder: 1, TakerOrder: uint64(tx), Maker: 9, Taker: cmd.Account, Price: cmd.Price, Qty: cmd.Qty}
+	}
+	return ReasonNone
+}
+
+func (r *recorder) PreCommit(TxID, *Outcome) {}
+
+func (r *recorder) Commit(tx TxID, _ *Outcome) {
+	if r.ended[tx] != 0 || !r.prepared[tx] {
+		panic(fmt.Sprintf("recorder: commit of tx %d ended=%c prepared=%v", tx, r.ended[tx], r.prepared[tx]))
+	}
+	r.ended[tx] = 'C'
+}
+
+func (r *recorder) Abort(tx TxID) {
+	if r.ended[tx] == 'C' {
+		panic(fmt.Sprintf("recorder: abort of committed tx %d", tx))
+	}
+	if r.prepared[tx] {
+		r.ended[tx] = 'A'
+	}
+}
+
+func (r *recorder) Apply(tx TxID, _ *Command, _ *Outcome) error {
+	r.ended[tx] = 'C'
+	return nil
+}
+
+func (r *recorder) Snapshot(io.Writer) error { return nil }
+func (r *recorder) Restore(io.Reader) error  { return nil }
+
+func shmOpts() *shm.Options { return &shm.Options{Dir: os.Getenv(envDir)} }
+
+// childHost creates the decision table and the link, serves three nodes
+// until SIGTERM, then writes each node's outcomes to envOut.
+func childHost() error {
+	name, opts := os.Getenv(envName), shmOpts()
+	seg, err := shm.Create(name+"-table", []shm.RegionSpec{{Kind: 1, Len: DecisionTableSize(procSlot)}}, opts)
+	if err != nil {
+		return err
+	}
+	defer seg.Unlink()
+	defer seg.Close()
+	table, err := InitDecisionTable(seg.Region(0), procSlot)
+	if err != nil {
+		return err
+	}
+	if os.Getenv(envIdle) == "spin" {
+		opts.Idle = shm.BusySpin
+	}
+	link, err := shm.CreateLink(name, 1<<20, opts)
+	if err != nil {
+		return err
+	}
+	defer link.Unlink()
+	defer link.Close()
+	recs := []*recorder{newRecorder(true), newRecorder(false), newRecorder(false)}
+	var nodes []*Node
+	for i, r := range recs {
+		nd, err := NewNode(NodeConfig{ID: NodeID(i), Matching: i == 0, Participant: r, Table: table,
+			DecisionTimeout: 20 * time.Millisecond, CommitTimeout: 20 * time.Millisecond, Grace: 100 * time.Millisecond})
+		if err != nil {
+			return err
+		}
+		nodes = append(nodes, nd)
+	}
+	host, err := NewHost(LinkConn(link), NewMonotonicClock(), nodes...)
+	if err != nil {
+		return err
+	}
+	stop := make(chan struct{})
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGTERM)
+	go func() { <-sig; close(stop) }()
+	fmt.Println("ready")
+	if err := Serve(link, host, stop); err != nil {
+		return err
+	}
+	out := os.Getenv(envOut)
+	if out == "" {
+		return nil
+	}
+	f, err := os.Create(out)
+	if err != nil {
+		return err
+	}
+	w := bufio.NewWriter(f)
+	for i, r := range recs {
+		for tx, e := range r.ended {
+			fmt.Fprintf(w, "%d %d %c\n", i, tx, e)
+		}
+		for tx := range r.prepared {
+			if r.ended[tx] == 0 {
+				fmt.Fprintf(w, "%d %d P\n", i, tx)
+			}
+		}
+	}
+	if err := w.Flush(); err != nil {
+		return err
+	}
+	return f.Close()
+}
+
+// openShm attaches to the host's table and link as the coordinator side,
+// retrying while a dead predecessor still holds the side.
+func openShm(name string, opts *shm.Options) (*shm.Segment, *DecisionTable, *shm.Link, error) {
+	seg, err := shm.Open(name+"-table", opts)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	table, err := OpenDecisionTable(seg.Region(0))
+	if err != nil {
+		seg.Close()
+		return nil, nil, nil, err
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		link, err := shm.OpenLink(name, 0, opts)
+		if err == nil {
+			return seg, table, link, nil
+		}
+		if time.Now().After(deadline) {
+			seg.Close()
+			return nil, nil, nil, err
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// childCoordinator submits commands through a journal-backed Core until it
+// is killed, printing "running" once transactions are in flight.
+func childCoordinator() error {
+	seg, table, link, err := openShm(os.Getenv(envName), shmOpts())
+	if err != nil {
+		return err
+	}
+	defer seg.Close()
+	defer link.Close()
+	j, err := journal.Open(os.Getenv(envJrnl), journal.Options{})
+	if err != nil {
+		return err
+	}
+	k, err := Dial(Config{Log: NewJournalLog(j), Idle: IdleYield,
+		Timeouts: Timeouts{Prepare: 50 * time.Millisecond, PreCommit: 10 * time.Millisecond}},
+		table, Remote{Conn: LinkConn(link), Nodes: []NodeID{0, 1, 2}})
+	if err != nil {
+		return err
+	}
+	done, said := 0, false
+	for i := uint64(0); ; i++ {
+		cmd := order(i)
+		if _, err := k.Send(&cmd); err != nil && !isBusy(err) {
+			return err
+		}
+		if _, err := k.Poll(func(*Result) { done++ }); err != nil {
+			return err
+		}
+		if done >= 500 && !said {
+			fmt.Println("running")
+			said = true
+		}
+	}
+}
+
+// startChild starts the test binary as a child of role and waits for its
+// first line of output.
+func startChild(tb testing.TB, role string, env ...string) *exec.Cmd {
+	tb.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), append(env, envRole+"="+role)...)
+	cmd.Stderr = os.Stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			cmd.Process.Kill()
+			cmd.Wait()
+		}
+	})
+	line := make(chan string, 1)
+	go func() {
+		s := bufio.NewScanner(out)
+		s.Scan()
+		line <- s.Text()
+		io.Copy(io.Discard, out)
+	}()
+	select {
+	case l := <-line:
+		if l == "" {
+			tb.Fatalf("%s child exited before it was ready", role)
+		}
+	case <-time.After(60 * time.Second):
+		tb.Fatalf("%s child not ready after 60s", role)
+	}
+	return cmd
+}
+
+// procEnv returns the environment of a host child and the segment name.
+func procEnv(tb testing.TB, idle string) (string, []string) {
+	name := "enginetest-" + strconv.Itoa(os.Getpid()) + "-" + strconv.FormatInt(time.Now().UnixNano(), 36)
+	return name, []string{envDir + "=" + shm.DefaultDir, envName + "=" + name, envIdle + "=" + idle}
+}
+
+func isBusy(err error) bool { return errors.Is(err, ErrBusy) }
+
+// TestCoordinatorKillTakeover kills the coordinator process with SIGKILL
+// while transactions are in flight, takes over as a backup of the next
+// epoch, and checks that every in-flight transaction is resolved and that
+// every participant agrees on every transaction.
+func TestCoordinatorKillTakeover(t *testing.T) {
+	name, env := procEnv(t, "park")
+	dir := t.TempDir()
+	outFile := filepath.Join(dir, "outcomes")
+	jpath := filepath.Join(dir, "journal")
+	host := startChild(t, "host", append(env, envOut+"="+outFile)...)
+	coord := startChild(t, "coordinator", append(env, envJrnl+"="+jpath)...)
+
+	time.Sleep(20 * time.Millisecond)
+	if err := coord.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	coord.Wait()
+	killed := time.Now()
+
+	seg, table, link, err := openShm(name, &shm.Options{Dir: shm.DefaultDir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer seg.Close()
+	defer link.Close()
+	undecided := 0
+	for s := range table.InFlight() {
+		if s.Err != nil {
+			t.Fatal(s.Err)
+		}
+		if s.Decision == Undecided {
+			undecided++
+		}
+	}
+	j, err := journal.Open(jpath, journal.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	var rerr error
+	start := time.Now()
+	k, err := Dial(Config{Log: NewJournalLog(j), Records: JournalRecords(j, &rerr), Idle: IdleYield,
+		Timeouts: Timeouts{Prepare: time.Second, PreCommit: 10 * time.Millisecond}},
+		table, Remote{Conn: LinkConn(link), Nodes: []NodeID{0, 1, 2}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rerr != nil {
+		t.Fatal(rerr)
+	}
+	recovered := 0
+	for k.InFlight() > 0 || recovered == 0 {
+		n, err := k.Poll(func(r *Result) {
+			if !r.Recovered {
+				t.Errorf("tx %d: a result the backup never started", r.Tx)
+			}
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		recovered += n
+		if time.Since(start) > 30*time.Second {
+			t.Fatalf("%d transactions still in flight 30s after takeover", k.InFlight())
+		}
+	}
+	resolved := time.Since(start)
+	for s := range table.InFlight() {
+		if s.Decision == Undecided {
+			t.Errorf("tx %d still UNDECIDED after takeover", s.Tx)
+		}
+	}
+	t.Logf("kill → takeover start %v; %d in flight at takeover (%d UNDECIDED), all resolved %v after takeover start",
+		start.Sub(killed), recovered, undecided, resolved)
+
+	// A fresh transaction commits under the new epoch.
+	cmd := order(0)
+	res, err := k.Submit(&cmd)
+	if err != nil || res.Reason != ReasonNone || EpochOf(res.Tx) != 2 {
+		t.Fatalf("after takeover: %+v %v", res.Reason, err)
+	}
+	host.Process.Signal(syscall.SIGTERM)
+	if err := host.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	checkAgreement(t, outFile, j)
+}
+
+// checkAgreement reads the host's outcomes and the journal: no transaction
+// is committed at one participant and aborted at another, none is left
+// prepared, and every commit is in the journal without an abort record.
+func checkAgreement(t *testing.T, outFile string, j *journal.Journal) {
+	t.Helper()
+	data, err := os.ReadFile(outFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	by := map[TxID]map[int]byte{}
+	for _, line := range splitLines(string(data)) {
+		var node int
+		var tx uint64
+		var e byte
+		if _, err := fmt.Sscanf(line, "%d %d %c", &node, &tx, &e); err != nil {
+			t.Fatalf("bad outcome line %q: %v", line, err)
+		}
+		if by[TxID(tx)] == nil {
+			by[TxID(tx)] = map[int]byte{}
+		}
+		by[TxID(tx)][node] = e
+	}
+	var rerr error
+	logged := map[TxID]RecordKind{}
+	for r := range JournalRecords(j, &rerr) {
+		if logged[r.Tx] != RecAbort {
+			logged[r.Tx] = r.Kind
+		}
+	}
+	if rerr != nil {
+		t.Fatal(rerr)
+	}
+	txs := make([]TxID, 0, len(by))
+	for tx := range by {
+		txs = append(txs, tx)
+	}
+	sort.Slice(txs, func(a, b int) bool { return txs[a] < txs[b] })
+	commits := 0
+	for _, tx := range txs {
+		seen := by[tx]
+		c, a := 0, 0
+		for node, e := range seen {
+			switch e {
+			case 'C':
+				c++
+			case 'A':
+				a++
+			default:
+				t.Errorf("tx %d left %c at node %d", tx, e, node)
+			}
+		}
+		if c > 0 && a > 0 {
+			t.Errorf("split decision: tx %d %v", tx, seen)
+		}
+		if c > 0 {
+			commits++
+			if c != 3 {
+				t.Errorf("tx %d committed at %d of 3 participants", tx, c)
+			}
+			if logged[tx] != RecCommit {
+				t.Errorf("tx %d committed but the journal says %v", tx, logged[tx])
+			}
+		}
+	}
+	t.Logf("%d transactions seen by participants, %d committed at all three, none split", len(txs), commits)
+	if commits == 0 {
+		t.Error("no transaction committed: the test exercised nothing")
+	}
+}
+
+func splitLines(s string) []string {
+	var out []string
+	sc := bufio.NewScanner(strings.NewReader(s))
+	for sc.Scan() {
+		if sc.Text() != "" {
+			out = append(out, sc.Text())
+		}
+	}
+	return out
+}
