@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"github.com/stretchr/testify/require"
 	"math"
 	"testing"
 
@@ -43,13 +44,13 @@ func testConfig() Config {
 func newTestManager(t testing.TB, cfg Config) *Manager {
 	t.Helper()
 	m, err := New(cfg)
-	noErr(t, err)
+	require.NoError(t, err)
 	return m
 }
 
 func requireAudit(t testing.TB, m *Manager) {
 	t.Helper()
-	noErr(t, m.Audit().Err())
+	require.NoError(t, m.Audit().Err())
 }
 
 // clock hands out command times 10 s apart, so the rate limit stays out of
@@ -82,7 +83,7 @@ func addFill(out *engine.Outcome, tx engine.TxID, taker uint32, ts engine.Side, 
 // place commits a limit order that rests whole and returns its id.
 func place(t testing.TB, m *Manager, tx engine.TxID, acct uint32, side engine.Side, price, qty int64) uint64 {
 	t.Helper()
-	eq(t, engine.ReasonNone, m.Prepare(tx, newOrder(tx, acct, side, engine.Limit, price, qty), nil))
+	require.Equal(t, engine.ReasonNone, m.Prepare(tx, newOrder(tx, acct, side, engine.Limit, price, qty), nil))
 	m.Commit(tx, &engine.Outcome{Resting: qty, RestingPrice: price})
 	return uint64(tx)
 }
@@ -110,14 +111,14 @@ func TestNewRejectsBadConfig(t *testing.T) {
 			c := testConfig()
 			mod(&c)
 			_, err := New(c)
-			isErr(t, err, ErrConfig)
+			require.ErrorIs(t, err, ErrConfig)
 		})
 	}
 	m := newTestManager(t, testConfig())
-	isErr(t, m.SetLimits(3, Limits{}), ErrConfig)
-	isErr(t, m.SetLimits(0, Limits{OrdersPerSecond: 1}), ErrConfig)
-	isErr(t, m.SetReference(2, 1), ErrConfig)
-	isErr(t, m.SetReference(0, -1), ErrConfig)
+	require.ErrorIs(t, m.SetLimits(3, Limits{}), ErrConfig)
+	require.ErrorIs(t, m.SetLimits(0, Limits{OrdersPerSecond: 1}), ErrConfig)
+	require.ErrorIs(t, m.SetReference(2, 1), ErrConfig)
+	require.ErrorIs(t, m.SetReference(0, -1), ErrConfig)
 }
 
 func TestPrepareRejections(t *testing.T) {
@@ -277,8 +278,8 @@ func TestPrepareRejections(t *testing.T) {
 			}
 			requireAudit(t, m)
 			before := state(m)
-			eq(t, tt.want, m.Prepare(10, tt.cmd(), nil))
-			eq(t, before, state(m), "a NO vote reserved something")
+			require.Equal(t, tt.want, m.Prepare(10, tt.cmd(), nil))
+			require.Equal(t, before, state(m), "a NO vote reserved something")
 			requireAudit(t, m)
 		})
 	}
@@ -299,7 +300,7 @@ func TestLimitsAtTheirBoundsPass(t *testing.T) {
 		if i == 6 {
 			want = engine.ReasonUnknownOrder
 		}
-		eq(t, want, m.Prepare(engine.TxID(i+1), c, nil), "command", i)
+		require.Equal(t, want, m.Prepare(engine.TxID(i+1), c, nil), "command", i)
 	}
 	requireAudit(t, m)
 }
@@ -308,45 +309,45 @@ func TestCommitTurnsFillsIntoPositions(t *testing.T) {
 	m := newTestManager(t, testConfig())
 	ask := place(t, m, 1, bob, engine.Sell, 990, 10)
 	_, sell := m.Open(bob, sym)
-	eq(t, int64(10), sell)
+	require.Equal(t, int64(10), sell)
 
-	eq(t, engine.ReasonNone, m.Prepare(2, newOrder(2, alice, engine.Buy, engine.Limit, 1000, 15), nil))
-	eq(t, int64(15_000), m.Credit(alice))
+	require.Equal(t, engine.ReasonNone, m.Prepare(2, newOrder(2, alice, engine.Buy, engine.Limit, 1000, 15), nil))
+	require.Equal(t, int64(15_000), m.Credit(alice))
 	var out engine.Outcome
 	addFill(&out, 2, alice, engine.Buy, ask, bob, 990, 10)
 	out.Resting, out.RestingPrice = 5, 1000
 	m.PreCommit(2, &out)
 	m.Commit(2, &out)
 	requireAudit(t, m)
-	eq(t, int64(10), m.Position(alice, sym))
-	eq(t, int64(-10), m.Position(bob, sym))
+	require.Equal(t, int64(10), m.Position(alice, sym))
+	require.Equal(t, int64(-10), m.Position(bob, sym))
 	buy, _ := m.Open(alice, sym)
-	eq(t, int64(5), buy)
-	eq(t, int64(5000), m.Credit(alice), "the resting 5 keep their exposure, the rest is released")
+	require.Equal(t, int64(5), buy)
+	require.Equal(t, int64(5000), m.Credit(alice), "the resting 5 keep their exposure, the rest is released")
 	_, sell = m.Open(bob, sym)
-	isZero(t, sell)
-	eq(t, 1, m.OpenOrders())
+	require.Zero(t, sell)
+	require.Equal(t, 1, m.OpenOrders())
 
 	// The resting buy is then a maker: its fills reduce its exposure.
-	eq(t, engine.ReasonNone, m.Prepare(3, newOrder(3, bob, engine.Sell, engine.IOC, 1000, 7), nil))
+	require.Equal(t, engine.ReasonNone, m.Prepare(3, newOrder(3, bob, engine.Sell, engine.IOC, 1000, 7), nil))
 	out.Reset()
 	addFill(&out, 3, bob, engine.Sell, 2, alice, 1000, 5)
 	out.Canceled = 2
 	m.Commit(3, &out)
 	requireAudit(t, m)
-	eq(t, int64(15), m.Position(alice, sym))
-	eq(t, int64(-15), m.Position(bob, sym))
-	isZero(t, m.Credit(alice))
-	isZero(t, m.OpenOrders())
-	isZero(t, m.Reference(free))
-	eq(t, int64(1000), m.Reference(sym), "the reference stays put without FollowLastTrade")
+	require.Equal(t, int64(15), m.Position(alice, sym))
+	require.Equal(t, int64(-15), m.Position(bob, sym))
+	require.Zero(t, m.Credit(alice))
+	require.Zero(t, m.OpenOrders())
+	require.Zero(t, m.Reference(free))
+	require.Equal(t, int64(1000), m.Reference(sym), "the reference stays put without FollowLastTrade")
 }
 
 func TestSelfTradeAndRemovals(t *testing.T) {
 	m := newTestManager(t, testConfig())
 	own := place(t, m, 1, alice, engine.Sell, 1000, 7)
 	mine := place(t, m, 2, alice, engine.Sell, 1001, 3)
-	eq(t, engine.ReasonNone, m.Prepare(3, newOrder(3, alice, engine.Buy, engine.IOC, 1001, 5), nil))
+	require.Equal(t, engine.ReasonNone, m.Prepare(3, newOrder(3, alice, engine.Buy, engine.IOC, 1001, 5), nil))
 	var out engine.Outcome
 	out.Removed[0] = engine.Removal{OrderID: own, Account: alice, Side: engine.Sell, Price: 1000, Qty: 7}
 	out.NRemoved = 1
@@ -354,10 +355,10 @@ func TestSelfTradeAndRemovals(t *testing.T) {
 	out.Canceled = 2
 	m.Commit(3, &out)
 	requireAudit(t, m)
-	isZero(t, m.Position(alice, sym), "a self-trade leaves the position unchanged")
+	require.Zero(t, m.Position(alice, sym), "a self-trade leaves the position unchanged")
 	b, s := m.Open(alice, sym)
-	eq(t, []int64{0, 0}, []int64{b, s})
-	isZero(t, m.OpenOrders())
+	require.Equal(t, []int64{0, 0}, []int64{b, s})
+	require.Zero(t, m.OpenOrders())
 }
 
 func TestReferenceFollowsLastTrade(t *testing.T) {
@@ -365,18 +366,18 @@ func TestReferenceFollowsLastTrade(t *testing.T) {
 	cfg.FollowLastTrade = true
 	m := newTestManager(t, cfg)
 	ask := place(t, m, 1, bob, engine.Sell, 1080, 10)
-	eq(t, engine.ReasonNone, m.Prepare(2, newOrder(2, alice, engine.Buy, engine.IOC, 1080, 4), nil))
+	require.Equal(t, engine.ReasonNone, m.Prepare(2, newOrder(2, alice, engine.Buy, engine.IOC, 1080, 4), nil))
 	var out engine.Outcome
 	addFill(&out, 2, alice, engine.Buy, ask, bob, 1080, 4)
 	m.Commit(2, &out)
-	eq(t, int64(1080), m.Reference(sym))
+	require.Equal(t, int64(1080), m.Reference(sym))
 	// 1150 was outside the band around 1000 and is inside the one around 1080.
-	eq(t, engine.ReasonNone, m.Prepare(3, newOrder(3, alice, engine.Buy, engine.IOC, 1150, 1), nil))
+	require.Equal(t, engine.ReasonNone, m.Prepare(3, newOrder(3, alice, engine.Buy, engine.IOC, 1150, 1), nil))
 	m.Abort(3)
-	noErr(t, m.SetReference(sym, 500))
-	eq(t, engine.ReasonPriceBand, m.Prepare(4, newOrder(4, alice, engine.Buy, engine.IOC, 1150, 1), nil))
-	noErr(t, m.SetReference(sym, 0))
-	eq(t, engine.ReasonNone, m.Prepare(5, newOrder(5, alice, engine.Buy, engine.IOC, 1150, 1), nil), "no reference, no band")
+	require.NoError(t, m.SetReference(sym, 500))
+	require.Equal(t, engine.ReasonPriceBand, m.Prepare(4, newOrder(4, alice, engine.Buy, engine.IOC, 1150, 1), nil))
+	require.NoError(t, m.SetReference(sym, 0))
+	require.Equal(t, engine.ReasonNone, m.Prepare(5, newOrder(5, alice, engine.Buy, engine.IOC, 1150, 1), nil), "no reference, no band")
 }
 
 func TestRateLimitRefillsFromCommandTime(t *testing.T) {
@@ -387,28 +388,28 @@ func TestRateLimitRefillsFromCommandTime(t *testing.T) {
 	ioc := &engine.Outcome{Canceled: 1}
 	const t0 = 1_000_000_000_000
 	for tx := engine.TxID(1); tx <= 3; tx++ {
-		eq(t, engine.ReasonNone, m.Prepare(tx, at(tx, t0), nil))
+		require.Equal(t, engine.ReasonNone, m.Prepare(tx, at(tx, t0), nil))
 	}
-	eq(t, engine.ReasonRateLimit, m.Prepare(4, at(4, t0), nil))
+	require.Equal(t, engine.ReasonRateLimit, m.Prepare(4, at(4, t0), nil))
 	m.Abort(3) // an aborted order gives its token back
-	eq(t, engine.ReasonNone, m.Prepare(4, at(4, t0), nil))
+	require.Equal(t, engine.ReasonNone, m.Prepare(4, at(4, t0), nil))
 	m.Commit(1, ioc)
 	m.Commit(2, ioc)
 	m.Commit(4, ioc)
-	eq(t, engine.ReasonRateLimit, m.Prepare(5, at(5, t0+nanosPerSecond/10-1), nil))
-	eq(t, engine.ReasonNone, m.Prepare(5, at(5, t0+nanosPerSecond/10), nil), "one token after 100 ms")
+	require.Equal(t, engine.ReasonRateLimit, m.Prepare(5, at(5, t0+nanosPerSecond/10-1), nil))
+	require.Equal(t, engine.ReasonNone, m.Prepare(5, at(5, t0+nanosPerSecond/10), nil), "one token after 100 ms")
 	m.Commit(5, ioc)
-	eq(t, engine.ReasonRateLimit, m.Prepare(6, at(6, t0+nanosPerSecond/10), nil))
+	require.Equal(t, engine.ReasonRateLimit, m.Prepare(6, at(6, t0+nanosPerSecond/10), nil))
 	// Cancels are never throttled.
 	id := place(t, m, 7, carol, engine.Buy, 1, 1)
-	noErr(t, m.SetLimits(carol, Limits{OrdersPerSecond: 1, Burst: 1}))
-	eq(t, engine.ReasonNone, m.Prepare(8, &engine.Command{Kind: engine.NewOrder, Side: engine.Buy, Type: engine.IOC, Account: carol, OrderID: 8, Price: 1, Qty: 1, Time: 1}, nil))
-	eq(t, engine.ReasonRateLimit, m.Prepare(9, &engine.Command{Kind: engine.NewOrder, Side: engine.Buy, Type: engine.IOC, Account: carol, OrderID: 9, Price: 1, Qty: 1, Time: 1}, nil))
-	eq(t, engine.ReasonNone, m.Prepare(10, &engine.Command{Kind: engine.Cancel, Account: carol, OrderID: id, Time: 1}, nil))
+	require.NoError(t, m.SetLimits(carol, Limits{OrdersPerSecond: 1, Burst: 1}))
+	require.Equal(t, engine.ReasonNone, m.Prepare(8, &engine.Command{Kind: engine.NewOrder, Side: engine.Buy, Type: engine.IOC, Account: carol, OrderID: 8, Price: 1, Qty: 1, Time: 1}, nil))
+	require.Equal(t, engine.ReasonRateLimit, m.Prepare(9, &engine.Command{Kind: engine.NewOrder, Side: engine.Buy, Type: engine.IOC, Account: carol, OrderID: 9, Price: 1, Qty: 1, Time: 1}, nil))
+	require.Equal(t, engine.ReasonNone, m.Prepare(10, &engine.Command{Kind: engine.Cancel, Account: carol, OrderID: id, Time: 1}, nil))
 	// A long silence refills to the burst, not beyond.
 	m.Commit(8, ioc)
-	eq(t, engine.ReasonNone, m.Prepare(11, &engine.Command{Kind: engine.NewOrder, Side: engine.Buy, Type: engine.IOC, Account: carol, OrderID: 11, Price: 1, Qty: 1, Time: math.MaxInt64}, nil))
-	eq(t, engine.ReasonRateLimit, m.Prepare(12, &engine.Command{Kind: engine.NewOrder, Side: engine.Buy, Type: engine.IOC, Account: carol, OrderID: 12, Price: 1, Qty: 1, Time: math.MaxInt64}, nil))
+	require.Equal(t, engine.ReasonNone, m.Prepare(11, &engine.Command{Kind: engine.NewOrder, Side: engine.Buy, Type: engine.IOC, Account: carol, OrderID: 11, Price: 1, Qty: 1, Time: math.MaxInt64}, nil))
+	require.Equal(t, engine.ReasonRateLimit, m.Prepare(12, &engine.Command{Kind: engine.NewOrder, Side: engine.Buy, Type: engine.IOC, Account: carol, OrderID: 12, Price: 1, Qty: 1, Time: math.MaxInt64}, nil))
 	requireAudit(t, m)
 }
 
@@ -416,35 +417,35 @@ func TestReplace(t *testing.T) {
 	m := newTestManager(t, testConfig())
 	bid := place(t, m, 1, alice, engine.Buy, 1000, 100)
 	// The replaced order's own quantity does not count against the new one.
-	eq(t, engine.ReasonNone, m.Prepare(2, replaceOf(alice, bid, 990, 90), nil))
-	eq(t, int64(189_100), m.Credit(alice), "both held while in flight")
+	require.Equal(t, engine.ReasonNone, m.Prepare(2, replaceOf(alice, bid, 990, 90), nil))
+	require.Equal(t, int64(189_100), m.Credit(alice), "both held while in flight")
 	// A second replace in flight cannot count on it.
-	eq(t, engine.ReasonPositionLimit, m.Prepare(3, replaceOf(alice, bid, 1000, 60), nil))
+	require.Equal(t, engine.ReasonPositionLimit, m.Prepare(3, replaceOf(alice, bid, 1000, 60), nil))
 	m.Commit(2, &engine.Outcome{Resting: 90, RestingPrice: 990})
 	requireAudit(t, m)
-	eq(t, int64(89_100), m.Credit(alice))
+	require.Equal(t, int64(89_100), m.Credit(alice))
 
 	ask := place(t, m, 4, bob, engine.Sell, 1010, 30)
-	eq(t, engine.ReasonNone, m.Prepare(5, replaceOf(alice, bid, 1010, 50), nil))
+	require.Equal(t, engine.ReasonNone, m.Prepare(5, replaceOf(alice, bid, 1010, 50), nil))
 	var out engine.Outcome
 	addFill(&out, 5, alice, engine.Buy, ask, bob, 1010, 30)
 	out.Fills[0].TakerOrder = bid
 	out.Resting, out.RestingPrice = 20, 1010
 	m.Commit(5, &out)
 	requireAudit(t, m)
-	eq(t, int64(30), m.Position(alice, sym))
-	eq(t, int64(20_200), m.Credit(alice))
+	require.Equal(t, int64(30), m.Position(alice, sym))
+	require.Equal(t, int64(20_200), m.Credit(alice))
 	buy, _ := m.Open(alice, sym)
-	eq(t, int64(20), buy)
+	require.Equal(t, int64(20), buy)
 
 	// Replace then cancel: the cancel finds the order whole again.
-	eq(t, engine.ReasonNone, m.Prepare(6, replaceOf(alice, bid, 1000, 40), nil))
+	require.Equal(t, engine.ReasonNone, m.Prepare(6, replaceOf(alice, bid, 1000, 40), nil))
 	m.Abort(6)
-	eq(t, engine.ReasonNone, m.Prepare(7, cancelOf(alice, bid), nil))
+	require.Equal(t, engine.ReasonNone, m.Prepare(7, cancelOf(alice, bid), nil))
 	m.Commit(7, &engine.Outcome{Canceled: 20})
 	requireAudit(t, m)
-	isZero(t, m.Credit(alice))
-	isZero(t, m.OpenOrders())
+	require.Zero(t, m.Credit(alice))
+	require.Zero(t, m.OpenOrders())
 }
 
 func TestAbortReleasesEverything(t *testing.T) {
@@ -457,7 +458,7 @@ func TestAbortReleasesEverything(t *testing.T) {
 		cancelOf(alice, bid),
 		replaceOf(alice, bid, 1000, 30),
 	} {
-		eq(t, engine.ReasonNone, m.Prepare(engine.TxID(2+i), c, nil), "command", i)
+		require.Equal(t, engine.ReasonNone, m.Prepare(engine.TxID(2+i), c, nil), "command", i)
 	}
 	requireAudit(t, m)
 	for tx := engine.TxID(2); tx <= 5; tx++ {
@@ -466,7 +467,7 @@ func TestAbortReleasesEverything(t *testing.T) {
 	}
 	m.Abort(99)
 	requireAudit(t, m)
-	eq(t, before, state(m))
+	require.Equal(t, before, state(m))
 }
 
 func TestCommitRejectsOutcomesThatBreakTheContract(t *testing.T) {
@@ -506,32 +507,32 @@ func TestCommitRejectsOutcomesThatBreakTheContract(t *testing.T) {
 			place(t, m, 1, bob, engine.Sell, 1000, 10)
 			var out engine.Outcome
 			tt.out(&out)
-			eq(t, engine.ReasonNone, m.Prepare(5, tt.cmd, nil))
-			panics(t, func() { m.Commit(5, &out) })
+			require.Equal(t, engine.ReasonNone, m.Prepare(5, tt.cmd, nil))
+			require.Panics(t, func() { m.Commit(5, &out) })
 			requireAudit(t, m)
 
 			r := newTestManager(t, testConfig())
 			place(t, r, 1, bob, engine.Sell, 1000, 10)
 			before := state(r)
 			var ae *ApplyError
-			truth(t, errors.As(r.Apply(5, tt.cmd, &out), &ae))
-			eq(t, engine.TxID(5), ae.Tx)
-			eq(t, before, state(r))
+			require.True(t, errors.As(r.Apply(5, tt.cmd, &out), &ae))
+			require.Equal(t, engine.TxID(5), ae.Tx)
+			require.Equal(t, before, state(r))
 		})
 	}
 	m := newTestManager(t, testConfig())
-	panics(t, func() { m.Commit(1, &engine.Outcome{}) })
+	require.Panics(t, func() { m.Commit(1, &engine.Outcome{}) })
 	var ae *ApplyError
-	truth(t, errors.As(m.Apply(1, newOrder(1, 7, engine.Buy, engine.IOC, 1, 1), &engine.Outcome{Canceled: 1}), &ae))
-	eq(t, engine.ReasonUnknownAccount, ae.Reason)
+	require.True(t, errors.As(m.Apply(1, newOrder(1, 7, engine.Buy, engine.IOC, 1, 1), &engine.Outcome{Canceled: 1}), &ae))
+	require.Equal(t, engine.ReasonUnknownAccount, ae.Reason)
 }
 
 func TestApplySkipsLimits(t *testing.T) {
 	m := newTestManager(t, testConfig())
 	// Limits may have changed since the journal was written: replay keeps
 	// what was committed.
-	noErr(t, m.Apply(1, newOrder(1, alice, engine.Buy, engine.Limit, 5000, 1000), &engine.Outcome{Resting: 1000, RestingPrice: 5000}))
-	eq(t, int64(5_000_000), m.Credit(alice))
+	require.NoError(t, m.Apply(1, newOrder(1, alice, engine.Buy, engine.Limit, 5000, 1000), &engine.Outcome{Resting: 1000, RestingPrice: 5000}))
+	require.Equal(t, int64(5_000_000), m.Credit(alice))
 	requireAudit(t, m)
 }
 
@@ -543,37 +544,37 @@ func TestSnapshotRoundTrip(t *testing.T) {
 	place(t, m, 2, bob, engine.Sell, 1010, 3)
 	var out engine.Outcome
 	addFill(&out, 3, bob, engine.Sell, bid, alice, 1000, 4)
-	noErr(t, m.Apply(3, newOrder(3, bob, engine.Sell, engine.IOC, 995, 4), &out))
-	noErr(t, m.SetLimits(carol, Limits{MaxOrderQty: 7}))
+	require.NoError(t, m.Apply(3, newOrder(3, bob, engine.Sell, engine.IOC, 995, 4), &out))
+	require.NoError(t, m.SetLimits(carol, Limits{MaxOrderQty: 7}))
 
 	var a bytes.Buffer
-	noErr(t, m.Snapshot(&a))
+	require.NoError(t, m.Snapshot(&a))
 	r := newTestManager(t, testConfig())
-	noErr(t, r.Restore(bytes.NewReader(a.Bytes())))
+	require.NoError(t, r.Restore(bytes.NewReader(a.Bytes())))
 	var b bytes.Buffer
-	noErr(t, r.Snapshot(&b))
-	truth(t, bytes.Equal(a.Bytes(), b.Bytes()), "restore then snapshot changed the bytes")
-	eq(t, state(m), state(r))
-	eq(t, Limits{MaxOrderQty: 7}, r.Limits(carol))
-	eq(t, int64(1000), r.Reference(sym))
-	eq(t, engine.ReasonMaxQty, r.Prepare(9, newOrder(9, carol, engine.Buy, engine.IOC, 1, 8), nil))
+	require.NoError(t, r.Snapshot(&b))
+	require.True(t, bytes.Equal(a.Bytes(), b.Bytes()), "restore then snapshot changed the bytes")
+	require.Equal(t, state(m), state(r))
+	require.Equal(t, Limits{MaxOrderQty: 7}, r.Limits(carol))
+	require.Equal(t, int64(1000), r.Reference(sym))
+	require.Equal(t, engine.ReasonMaxQty, r.Prepare(9, newOrder(9, carol, engine.Buy, engine.IOC, 1, 8), nil))
 
-	eq(t, engine.ReasonNone, m.Prepare(5, cancelOf(alice, bid), nil))
-	isErr(t, m.Snapshot(&b), ErrInFlight)
+	require.Equal(t, engine.ReasonNone, m.Prepare(5, cancelOf(alice, bid), nil))
+	require.ErrorIs(t, m.Snapshot(&b), ErrInFlight)
 	m.Abort(5)
 
 	o, err := New(Config{Accounts: 4, Symbols: 2})
-	noErr(t, err)
-	isErr(t, o.Restore(bytes.NewReader(a.Bytes())), ErrSnapshot)
+	require.NoError(t, err)
+	require.ErrorIs(t, o.Restore(bytes.NewReader(a.Bytes())), ErrSnapshot)
 	for _, n := range []int{0, 7, headerSize, a.Len() - 1} {
-		truth(t, r.Restore(bytes.NewReader(a.Bytes()[:n])) != nil, "truncated at", n)
+		require.True(t, r.Restore(bytes.NewReader(a.Bytes()[:n])) != nil, "truncated at", n)
 	}
 	bad := bytes.Clone(a.Bytes())
 	bad[headerSize+8*cfg.Symbols+accountSize*cfg.Accounts] ^= 1 // alice's position
 	err = r.Restore(bytes.NewReader(bad))
-	isErr(t, err, ErrSnapshot)
-	isErr(t, err, ErrAudit)
-	eq(t, state(m), state(r), "a refused snapshot changes nothing")
+	require.ErrorIs(t, err, ErrSnapshot)
+	require.ErrorIs(t, err, ErrAudit)
+	require.Equal(t, state(m), state(r), "a refused snapshot changes nothing")
 }
 
 func TestAuditCatchesBrokenState(t *testing.T) {
@@ -595,11 +596,11 @@ func TestAuditCatchesBrokenState(t *testing.T) {
 			place(t, m, 2, bob, engine.Sell, 1001, 10)
 			tt.breakIt(m)
 			a := m.Audit()
-			truth(t, !a.OK())
+			require.True(t, !a.OK())
 			for _, c := range a.Checks {
-				truth(t, c.OK == (c.Name != tt.check), c.Name, c.Detail)
+				require.True(t, c.OK == (c.Name != tt.check), c.Name, c.Detail)
 			}
-			isErr(t, a.Err(), ErrAudit)
+			require.ErrorIs(t, a.Err(), ErrAudit)
 		})
 	}
 }

@@ -3,6 +3,7 @@ package risk
 import (
 	"bytes"
 	"flag"
+	"github.com/stretchr/testify/require"
 	"math/rand/v2"
 	"slices"
 	"testing"
@@ -158,7 +159,7 @@ func TestPropertyExposure(t *testing.T) {
 			for step := range *simSteps {
 				if step == *simSteps/2 {
 					r.drain()
-					noErr(t, m.Snapshot(&snap))
+					require.NoError(t, m.Snapshot(&snap))
 					r.record = true
 				}
 				if len(r.book.inflight) < depth && r.rng.IntN(3) > 0 {
@@ -171,28 +172,28 @@ func TestPropertyExposure(t *testing.T) {
 			r.drain()
 
 			var live, replayed bytes.Buffer
-			noErr(t, m.Snapshot(&live))
+			require.NoError(t, m.Snapshot(&live))
 			rm := newTestManager(t, cfg)
-			noErr(t, rm.Restore(&snap))
+			require.NoError(t, rm.Restore(&snap))
 			for _, c := range r.log {
-				noErr(t, rm.Apply(c.tx, &c.cmd, &c.out))
+				require.NoError(t, rm.Apply(c.tx, &c.cmd, &c.out))
 			}
-			noErr(t, rm.Snapshot(&replayed))
-			truth(t, bytes.Equal(live.Bytes(), replayed.Bytes()), "replayed manager differs from the live one")
+			require.NoError(t, rm.Snapshot(&replayed))
+			require.True(t, bytes.Equal(live.Bytes(), replayed.Bytes()), "replayed manager differs from the live one")
 
-			truth(t, m.OpenOrders() > 0, "the run left no resting orders to cancel")
+			require.True(t, m.OpenOrders() > 0, "the run left no resting orders to cancel")
 			for _, id := range r.book.ids() {
 				o := r.book.orders[id]
 				r.submit(engine.Command{Kind: engine.Cancel, Symbol: o.sym, Account: o.acct, OrderID: id, Time: r.now})
 				r.resolve(r.tx, true)
 			}
 			r.check()
-			isZero(t, m.OpenOrders())
+			require.Zero(t, m.OpenOrders())
 			for a := range cfg.Accounts {
-				isZero(t, m.Credit(uint32(a)), "credit of account", a)
+				require.Zero(t, m.Credit(uint32(a)), "credit of account", a)
 				for s := range cfg.Symbols {
 					b, sl := m.Open(uint32(a), uint32(s))
-					isZero(t, b+sl, "open quantity of account", a)
+					require.Zero(t, b+sl, "open quantity of account", a)
 				}
 			}
 			t.Logf("seed %d: %d transactions, %d fills, %d forced aborts, %d matching NOs; risk NOs: qty %d, notional %d, band %d, position %d, credit %d, rate %d, unknown order %d, not owner %d; %d replayed",
@@ -200,9 +201,9 @@ func TestPropertyExposure(t *testing.T) {
 				r.no[engine.ReasonPositionLimit], r.no[engine.ReasonCreditLimit], r.no[engine.ReasonRateLimit],
 				r.no[engine.ReasonUnknownOrder], r.no[engine.ReasonNotOwner], len(r.log))
 			for _, reason := range []engine.Reason{engine.ReasonMaxQty, engine.ReasonMaxNotional, engine.ReasonPriceBand, engine.ReasonPositionLimit, engine.ReasonCreditLimit, engine.ReasonRateLimit} {
-				truth(t, r.no[reason] > 0, "the run never hit", reason)
+				require.True(t, r.no[reason] > 0, "the run never hit", reason)
 			}
-			truth(t, r.fills > 0 && r.aborts > 0, "the run missed a path")
+			require.True(t, r.fills > 0 && r.aborts > 0, "the run missed a path")
 		})
 	}
 }

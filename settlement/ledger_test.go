@@ -3,6 +3,7 @@ package settlement
 import (
 	"bytes"
 	"errors"
+	"github.com/stretchr/testify/require"
 	"math"
 	"testing"
 
@@ -32,14 +33,14 @@ func testConfig() Config {
 func newTestLedger(t testing.TB, cfg Config) *Ledger {
 	t.Helper()
 	l, err := New(cfg)
-	noErr(t, err)
+	require.NoError(t, err)
 	return l
 }
 
 func requireAudit(t testing.TB, l *Ledger) {
 	t.Helper()
 	a := l.Audit()
-	noErr(t, a.Err())
+	require.NoError(t, a.Err())
 }
 
 func newOrder(tx engine.TxID, acct uint32, side engine.Side, typ engine.OrderType, price, qty int64) *engine.Command {
@@ -67,7 +68,7 @@ func addFill(out *engine.Outcome, tx engine.TxID, taker uint32, ts engine.Side, 
 // place commits a limit order that rests whole and returns its id.
 func place(t testing.TB, l *Ledger, tx engine.TxID, acct uint32, side engine.Side, price, qty int64) uint64 {
 	t.Helper()
-	eq(t, engine.ReasonNone, l.Prepare(tx, newOrder(tx, acct, side, engine.Limit, price, qty), nil))
+	require.Equal(t, engine.ReasonNone, l.Prepare(tx, newOrder(tx, acct, side, engine.Limit, price, qty), nil))
 	l.Commit(tx, &engine.Outcome{Resting: qty, RestingPrice: price})
 	return uint64(tx)
 }
@@ -92,7 +93,7 @@ func TestNewRejectsBadConfig(t *testing.T) {
 			c := ok
 			mod(&c)
 			_, err := New(c)
-			isErr(t, err, ErrConfig)
+			require.ErrorIs(t, err, ErrConfig)
 		})
 	}
 }
@@ -200,10 +201,10 @@ func TestPrepareRejections(t *testing.T) {
 			}
 			var before bytes.Buffer
 			snapshotAll(l, &before)
-			eq(t, tt.want, l.Prepare(10, tt.cmd, nil))
+			require.Equal(t, tt.want, l.Prepare(10, tt.cmd, nil))
 			var after bytes.Buffer
 			snapshotAll(l, &after)
-			eq(t, before.Bytes(), after.Bytes(), "a NO vote reserved something")
+			require.Equal(t, before.Bytes(), after.Bytes(), "a NO vote reserved something")
 			requireAudit(t, l)
 		})
 	}
@@ -212,7 +213,7 @@ func TestPrepareRejections(t *testing.T) {
 // fillInFlight prepares MaxInFlight small orders.
 func fillInFlight(t testing.TB, l *Ledger) {
 	for tx := engine.TxID(1); int(tx) <= l.maxFlight; tx++ {
-		eq(t, engine.ReasonNone, l.Prepare(tx, newOrder(tx, bob, engine.Buy, engine.IOC, 1, 1), nil))
+		require.Equal(t, engine.ReasonNone, l.Prepare(tx, newOrder(tx, bob, engine.Buy, engine.IOC, 1, 1), nil))
 	}
 }
 
@@ -236,9 +237,9 @@ func snapshotAll(l *Ledger, w *bytes.Buffer) {
 func TestBuyThatFillsBelowItsLimitReleasesTheExcess(t *testing.T) {
 	l := newTestLedger(t, testConfig())
 	ask := place(t, l, 1, bob, engine.Sell, 90, 10)
-	eq(t, engine.ReasonNone, l.Prepare(2, newOrder(2, alice, engine.Buy, engine.IOC, 100, 15), nil))
+	require.Equal(t, engine.ReasonNone, l.Prepare(2, newOrder(2, alice, engine.Buy, engine.IOC, 100, 15), nil))
 	tot, res := l.Cash(alice)
-	eq(t, []int64{1_000_000, 1500}, []int64{tot, res})
+	require.Equal(t, []int64{1_000_000, 1500}, []int64{tot, res})
 	var out engine.Outcome
 	addFill(&out, 2, alice, engine.Buy, ask, bob, 90, 10)
 	out.Canceled = 5
@@ -246,53 +247,53 @@ func TestBuyThatFillsBelowItsLimitReleasesTheExcess(t *testing.T) {
 	l.Commit(2, &out)
 	requireAudit(t, l)
 	tot, res = l.Cash(alice)
-	eq(t, []int64{1_000_000 - 900, 0}, []int64{tot, res})
+	require.Equal(t, []int64{1_000_000 - 900, 0}, []int64{tot, res})
 	tot, res = l.Cash(bob)
-	eq(t, []int64{1_000_000 + 900, 0}, []int64{tot, res})
+	require.Equal(t, []int64{1_000_000 + 900, 0}, []int64{tot, res})
 	h, hr := l.Holding(alice, sym)
-	eq(t, []int64{1010, 0}, []int64{h, hr})
+	require.Equal(t, []int64{1010, 0}, []int64{h, hr})
 	h, hr = l.Holding(bob, sym)
-	eq(t, []int64{990, 0}, []int64{h, hr})
-	isZero(t, l.OpenOrders(), "the fully filled maker order is gone")
-	isZero(t, l.InFlight())
+	require.Equal(t, []int64{990, 0}, []int64{h, hr})
+	require.Zero(t, l.OpenOrders(), "the fully filled maker order is gone")
+	require.Zero(t, l.InFlight())
 }
 
 func TestRestingRemainderKeepsItsReservation(t *testing.T) {
 	l := newTestLedger(t, testConfig())
 	ask := place(t, l, 1, bob, engine.Sell, 100, 4)
-	eq(t, engine.ReasonNone, l.Prepare(2, newOrder(2, alice, engine.Buy, engine.Limit, 100, 10), nil))
+	require.Equal(t, engine.ReasonNone, l.Prepare(2, newOrder(2, alice, engine.Buy, engine.Limit, 100, 10), nil))
 	var out engine.Outcome
 	addFill(&out, 2, alice, engine.Buy, ask, bob, 100, 4)
 	out.Resting, out.RestingPrice = 6, 100
 	l.Commit(2, &out)
 	requireAudit(t, l)
 	_, res := l.Cash(alice)
-	eq(t, int64(600), res)
-	eq(t, 1, l.OpenOrders())
+	require.Equal(t, int64(600), res)
+	require.Equal(t, 1, l.OpenOrders())
 
 	// A later sell takes part of the resting buy as its maker.
-	eq(t, engine.ReasonNone, l.Prepare(3, newOrder(3, bob, engine.Sell, engine.Limit, 100, 2), nil))
+	require.Equal(t, engine.ReasonNone, l.Prepare(3, newOrder(3, bob, engine.Sell, engine.Limit, 100, 2), nil))
 	out.Reset()
 	addFill(&out, 3, bob, engine.Sell, 2, alice, 100, 2)
 	l.Commit(3, &out)
 	requireAudit(t, l)
 	tot, res := l.Cash(alice)
-	eq(t, []int64{1_000_000 - 600, 400}, []int64{tot, res})
+	require.Equal(t, []int64{1_000_000 - 600, 400}, []int64{tot, res})
 
 	// Cancelling the rest releases it.
-	eq(t, engine.ReasonNone, l.Prepare(4, cancelOf(alice, 2), nil))
+	require.Equal(t, engine.ReasonNone, l.Prepare(4, cancelOf(alice, 2), nil))
 	l.Commit(4, &engine.Outcome{Canceled: 4})
 	requireAudit(t, l)
 	_, res = l.Cash(alice)
-	isZero(t, res)
-	isZero(t, l.OpenOrders())
+	require.Zero(t, res)
+	require.Zero(t, l.OpenOrders())
 }
 
 func TestRemovedOrdersReleaseTheirReservation(t *testing.T) {
 	l := newTestLedger(t, testConfig())
 	own := place(t, l, 1, alice, engine.Sell, 100, 7)
 	other := place(t, l, 2, bob, engine.Sell, 101, 5)
-	eq(t, engine.ReasonNone, l.Prepare(3, newOrder(3, alice, engine.Buy, engine.IOC, 101, 5), nil))
+	require.Equal(t, engine.ReasonNone, l.Prepare(3, newOrder(3, alice, engine.Buy, engine.IOC, 101, 5), nil))
 	var out engine.Outcome
 	out.Removed[0] = engine.Removal{OrderID: own, Account: alice, Side: engine.Sell, Price: 100, Qty: 7}
 	out.NRemoved = 1
@@ -300,22 +301,22 @@ func TestRemovedOrdersReleaseTheirReservation(t *testing.T) {
 	l.Commit(3, &out)
 	requireAudit(t, l)
 	h, hr := l.Holding(alice, sym)
-	eq(t, []int64{1005, 0}, []int64{h, hr})
-	isZero(t, l.OpenOrders())
+	require.Equal(t, []int64{1005, 0}, []int64{h, hr})
+	require.Zero(t, l.OpenOrders())
 }
 
 func TestSelfTradeSettles(t *testing.T) {
 	l := newTestLedger(t, testConfig())
 	ask := place(t, l, 1, alice, engine.Sell, 100, 5)
-	eq(t, engine.ReasonNone, l.Prepare(2, newOrder(2, alice, engine.Buy, engine.IOC, 100, 5), nil))
+	require.Equal(t, engine.ReasonNone, l.Prepare(2, newOrder(2, alice, engine.Buy, engine.IOC, 100, 5), nil))
 	var out engine.Outcome
 	addFill(&out, 2, alice, engine.Buy, ask, alice, 100, 5)
 	l.Commit(2, &out)
 	requireAudit(t, l)
 	tot, res := l.Cash(alice)
-	eq(t, []int64{1_000_000, 0}, []int64{tot, res})
+	require.Equal(t, []int64{1_000_000, 0}, []int64{tot, res})
 	h, hr := l.Holding(alice, sym)
-	eq(t, []int64{1000, 0}, []int64{h, hr})
+	require.Equal(t, []int64{1000, 0}, []int64{h, hr})
 }
 
 func TestFeesGoToTheFeeAccount(t *testing.T) {
@@ -324,28 +325,28 @@ func TestFeesGoToTheFeeAccount(t *testing.T) {
 	l := newTestLedger(t, cfg)
 	bid := place(t, l, 1, alice, engine.Buy, 1000, 10)
 	_, res := l.Cash(alice)
-	eq(t, int64(10_000+10), res, "a resting buy reserves the maker fee")
+	require.Equal(t, int64(10_000+10), res, "a resting buy reserves the maker fee")
 
-	eq(t, engine.ReasonNone, l.Prepare(2, newOrder(2, bob, engine.Sell, engine.IOC, 999, 7), nil))
+	require.Equal(t, engine.ReasonNone, l.Prepare(2, newOrder(2, bob, engine.Sell, engine.IOC, 999, 7), nil))
 	var out engine.Outcome
 	addFill(&out, 2, bob, engine.Sell, bid, alice, 1000, 7)
 	l.Commit(2, &out)
 	requireAudit(t, l)
 	tot, res := l.Cash(alice)
-	eq(t, int64(1_000_000-7000-7), tot, "maker buyer pays 7000 + floor(7000 × 10 / 10000)")
-	eq(t, int64(3000+3), res, "3 lots left, with their maker fee")
+	require.Equal(t, int64(1_000_000-7000-7), tot, "maker buyer pays 7000 + floor(7000 × 10 / 10000)")
+	require.Equal(t, int64(3000+3), res, "3 lots left, with their maker fee")
 	tot, _ = l.Cash(bob)
-	eq(t, int64(1_000_000+7000-17), tot, "taker seller receives 7000 − floor(7000 × 25 / 10000)")
+	require.Equal(t, int64(1_000_000+7000-17), tot, "taker seller receives 7000 − floor(7000 × 25 / 10000)")
 	tot, _ = l.Cash(carol)
-	eq(t, int64(7+17), tot)
+	require.Equal(t, int64(7+17), tot)
 
 	// A taker buy reserves at the larger fee.
-	eq(t, engine.ReasonNone, l.Prepare(3, newOrder(3, bob, engine.Buy, engine.IOC, 1000, 4), nil))
+	require.Equal(t, engine.ReasonNone, l.Prepare(3, newOrder(3, bob, engine.Buy, engine.IOC, 1000, 4), nil))
 	_, res = l.Cash(bob)
-	eq(t, int64(4000+10), res)
+	require.Equal(t, int64(4000+10), res)
 	l.Abort(3)
 	_, res = l.Cash(bob)
-	isZero(t, res)
+	require.Zero(t, res)
 	requireAudit(t, l)
 }
 
@@ -353,7 +354,7 @@ func TestAbortReleasesEverything(t *testing.T) {
 	l := newTestLedger(t, testConfig())
 	bid := place(t, l, 1, alice, engine.Buy, 100, 10)
 	before := l.Audit()
-	truth(t, before.OK())
+	require.True(t, before.OK())
 	cmds := []*engine.Command{
 		newOrder(2, alice, engine.Buy, engine.Limit, 100, 10),
 		newOrder(3, alice, engine.Sell, engine.FOK, 100, 10),
@@ -361,7 +362,7 @@ func TestAbortReleasesEverything(t *testing.T) {
 		replaceOf(alice, bid, 200, 30),
 	}
 	for i, c := range cmds {
-		eq(t, engine.ReasonNone, l.Prepare(engine.TxID(2+i), c, nil), "command", i)
+		require.Equal(t, engine.ReasonNone, l.Prepare(engine.TxID(2+i), c, nil), "command", i)
 	}
 	requireAudit(t, l)
 	for i := range cmds {
@@ -371,25 +372,25 @@ func TestAbortReleasesEverything(t *testing.T) {
 	l.Abort(77) // never prepared
 	requireAudit(t, l)
 	_, res := l.Cash(alice)
-	eq(t, int64(1000), res)
+	require.Equal(t, int64(1000), res)
 	_, hr := l.Holding(alice, sym)
-	isZero(t, hr)
-	isZero(t, l.InFlight())
+	require.Zero(t, hr)
+	require.Zero(t, l.InFlight())
 }
 
 func TestReplace(t *testing.T) {
 	l := newTestLedger(t, testConfig())
 	bid := place(t, l, 1, alice, engine.Buy, 1000, 900) // 900,000 of 1,000,000 reserved
 	// Growing it needs only the difference.
-	eq(t, engine.ReasonNone, l.Prepare(2, replaceOf(alice, bid, 1000, 1000), nil))
+	require.Equal(t, engine.ReasonNone, l.Prepare(2, replaceOf(alice, bid, 1000, 1000), nil))
 	_, res := l.Cash(alice)
-	eq(t, int64(1_000_000), res)
+	require.Equal(t, int64(1_000_000), res)
 	l.Commit(2, &engine.Outcome{Resting: 1000, RestingPrice: 1000})
 	requireAudit(t, l)
 
 	// Shrinking it releases the difference; it can trade as the taker.
 	ask := place(t, l, 3, bob, engine.Sell, 500, 100)
-	eq(t, engine.ReasonNone, l.Prepare(4, replaceOf(alice, bid, 600, 300), nil))
+	require.Equal(t, engine.ReasonNone, l.Prepare(4, replaceOf(alice, bid, 600, 300), nil))
 	var out engine.Outcome
 	addFill(&out, engine.TxID(bid), alice, engine.Buy, ask, bob, 500, 100)
 	out.Fills[0].TradeID = engine.TradeIDOf(4, 0)
@@ -397,49 +398,49 @@ func TestReplace(t *testing.T) {
 	l.Commit(4, &out)
 	requireAudit(t, l)
 	tot, res := l.Cash(alice)
-	eq(t, []int64{1_000_000 - 50_000, 120_000}, []int64{tot, res})
+	require.Equal(t, []int64{1_000_000 - 50_000, 120_000}, []int64{tot, res})
 
 	// Two replaces of the same order in flight: the second cannot count on
 	// the order's reservation.
-	eq(t, engine.ReasonNone, l.Prepare(5, replaceOf(alice, bid, 600, 250), nil))
-	eq(t, engine.ReasonInsufficientCash, l.Prepare(6, replaceOf(alice, bid, 600, 1400), nil))
-	eq(t, engine.ReasonNone, l.Prepare(6, replaceOf(alice, bid, 600, 100), nil))
+	require.Equal(t, engine.ReasonNone, l.Prepare(5, replaceOf(alice, bid, 600, 250), nil))
+	require.Equal(t, engine.ReasonInsufficientCash, l.Prepare(6, replaceOf(alice, bid, 600, 1400), nil))
+	require.Equal(t, engine.ReasonNone, l.Prepare(6, replaceOf(alice, bid, 600, 100), nil))
 	requireAudit(t, l)
 	l.Commit(6, &engine.Outcome{Resting: 100, RestingPrice: 600})
 	l.Commit(5, &engine.Outcome{Resting: 250, RestingPrice: 600})
 	requireAudit(t, l)
 	_, res = l.Cash(alice)
-	eq(t, int64(150_000), res)
+	require.Equal(t, int64(150_000), res)
 
 	// Replacing to a quantity that fills entirely ends the order.
 	ask = place(t, l, 7, bob, engine.Sell, 600, 50)
-	eq(t, engine.ReasonNone, l.Prepare(8, replaceOf(alice, bid, 600, 50), nil))
+	require.Equal(t, engine.ReasonNone, l.Prepare(8, replaceOf(alice, bid, 600, 50), nil))
 	out.Reset()
 	addFill(&out, engine.TxID(bid), alice, engine.Buy, ask, bob, 600, 50)
 	l.Commit(8, &out)
 	requireAudit(t, l)
 	_, res = l.Cash(alice)
-	isZero(t, res)
-	isZero(t, l.OpenOrders())
+	require.Zero(t, res)
+	require.Zero(t, l.OpenOrders())
 }
 
 func TestCancelWhileFillInFlight(t *testing.T) {
 	l := newTestLedger(t, testConfig())
 	ask := place(t, l, 1, bob, engine.Sell, 100, 10)
 	// tx 2 takes 4 of the ask; tx 3 cancels the 6 that are not held.
-	eq(t, engine.ReasonNone, l.Prepare(2, newOrder(2, alice, engine.Buy, engine.IOC, 100, 4), nil))
-	eq(t, engine.ReasonNone, l.Prepare(3, cancelOf(bob, ask), nil))
+	require.Equal(t, engine.ReasonNone, l.Prepare(2, newOrder(2, alice, engine.Buy, engine.IOC, 100, 4), nil))
+	require.Equal(t, engine.ReasonNone, l.Prepare(3, cancelOf(bob, ask), nil))
 	l.Commit(3, &engine.Outcome{Canceled: 6})
 	requireAudit(t, l)
 	_, hr := l.Holding(bob, sym)
-	eq(t, int64(4), hr)
+	require.Equal(t, int64(4), hr)
 	var out engine.Outcome
 	addFill(&out, 2, alice, engine.Buy, ask, bob, 100, 4)
 	l.Commit(2, &out)
 	requireAudit(t, l)
 	_, hr = l.Holding(bob, sym)
-	isZero(t, hr)
-	isZero(t, l.OpenOrders())
+	require.Zero(t, hr)
+	require.Zero(t, l.OpenOrders())
 }
 
 func TestCommitRejectsOutcomesThatBreakTheContract(t *testing.T) {
@@ -494,33 +495,33 @@ func TestCommitRejectsOutcomesThatBreakTheContract(t *testing.T) {
 			place(t, l, 1, bob, engine.Sell, 100, 10)
 			var out engine.Outcome
 			tt.out(&out)
-			eq(t, engine.ReasonNone, l.Prepare(5, tt.cmd, nil))
-			panics(t, func() { l.Commit(5, &out) })
+			require.Equal(t, engine.ReasonNone, l.Prepare(5, tt.cmd, nil))
+			require.Panics(t, func() { l.Commit(5, &out) })
 			requireAudit(t, l)
 
 			// Apply reports the same outcome as an error and changes nothing.
 			r := newTestLedger(t, testConfig())
 			place(t, r, 1, bob, engine.Sell, 100, 10)
 			var before, after bytes.Buffer
-			noErr(t, r.Snapshot(&before))
+			require.NoError(t, r.Snapshot(&before))
 			err := r.Apply(5, tt.cmd, &out)
 			var ae *ApplyError
-			truth(t, errors.As(err, &ae), err)
-			eq(t, engine.TxID(5), ae.Tx)
-			noErr(t, r.Snapshot(&after))
-			eq(t, before.Bytes(), after.Bytes())
+			require.True(t, errors.As(err, &ae), err)
+			require.Equal(t, engine.TxID(5), ae.Tx)
+			require.NoError(t, r.Snapshot(&after))
+			require.Equal(t, before.Bytes(), after.Bytes())
 		})
 	}
 	l := newTestLedger(t, testConfig())
-	panics(t, func() { l.Commit(9, &engine.Outcome{}) }, "commit of a transaction never prepared")
+	require.Panics(t, func() { l.Commit(9, &engine.Outcome{}) }, "commit of a transaction never prepared")
 }
 
 func TestApplyRejectsWhatPrepareWould(t *testing.T) {
 	l := newTestLedger(t, testConfig())
 	err := l.Apply(1, newOrder(1, alice, engine.Buy, engine.IOC, 2000, 1000), &engine.Outcome{Canceled: 1000})
 	var ae *ApplyError
-	truth(t, errors.As(err, &ae), err)
-	eq(t, engine.ReasonInsufficientCash, ae.Reason)
+	require.True(t, errors.As(err, &ae), err)
+	require.Equal(t, engine.ReasonInsufficientCash, ae.Reason)
 	requireAudit(t, l)
 }
 
@@ -530,45 +531,45 @@ func TestSnapshotRoundTrip(t *testing.T) {
 	l := newTestLedger(t, cfg)
 	bid := place(t, l, 1, alice, engine.Buy, 1000, 10)
 	place(t, l, 2, bob, engine.Sell, 1010, 3)
-	noErr(t, l.Apply(3, newOrder(3, bob, engine.Sell, engine.IOC, 900, 4), func() *engine.Outcome {
+	require.NoError(t, l.Apply(3, newOrder(3, bob, engine.Sell, engine.IOC, 900, 4), func() *engine.Outcome {
 		var o engine.Outcome
 		addFill(&o, 3, bob, engine.Sell, bid, alice, 1000, 4)
 		return &o
 	}()))
 
 	var a bytes.Buffer
-	noErr(t, l.Snapshot(&a))
+	require.NoError(t, l.Snapshot(&a))
 	r := newTestLedger(t, cfg)
-	noErr(t, r.Restore(bytes.NewReader(a.Bytes())))
+	require.NoError(t, r.Restore(bytes.NewReader(a.Bytes())))
 	var b bytes.Buffer
-	noErr(t, r.Snapshot(&b))
-	eq(t, a.Bytes(), b.Bytes())
-	eq(t, l.Audit(), r.Audit())
-	eq(t, 2, r.OpenOrders())
+	require.NoError(t, r.Snapshot(&b))
+	require.Equal(t, a.Bytes(), b.Bytes())
+	require.Equal(t, l.Audit(), r.Audit())
+	require.Equal(t, 2, r.OpenOrders())
 
 	// The restored ledger goes on where the original left off.
-	eq(t, engine.ReasonNone, r.Prepare(4, cancelOf(alice, bid), nil))
+	require.Equal(t, engine.ReasonNone, r.Prepare(4, cancelOf(alice, bid), nil))
 	r.Commit(4, &engine.Outcome{Canceled: 6})
 	requireAudit(t, r)
 
 	// Snapshot refuses while transactions are in flight.
-	eq(t, engine.ReasonNone, l.Prepare(5, cancelOf(alice, bid), nil))
-	isErr(t, l.Snapshot(&b), ErrInFlight)
+	require.Equal(t, engine.ReasonNone, l.Prepare(5, cancelOf(alice, bid), nil))
+	require.ErrorIs(t, l.Snapshot(&b), ErrInFlight)
 
 	// Restore refuses a snapshot of another configuration, a truncated or
 	// corrupt one, and leaves the ledger as it was.
 	other := cfg
 	other.TakerFeeBps = 8
 	o := newTestLedger(t, other)
-	isErr(t, o.Restore(bytes.NewReader(a.Bytes())), ErrSnapshot)
+	require.ErrorIs(t, o.Restore(bytes.NewReader(a.Bytes())), ErrSnapshot)
 	for _, n := range []int{0, 5, headerSize, len(a.Bytes()) - 1} {
-		truth(t, o.Restore(bytes.NewReader(a.Bytes()[:n])) != nil, "truncated at", n)
+		require.True(t, o.Restore(bytes.NewReader(a.Bytes()[:n])) != nil, "truncated at", n)
 	}
 	bad := bytes.Clone(a.Bytes())
 	bad[headerSize+8*cfg.Symbols] ^= 1 // alice's cash
 	err := r.Restore(bytes.NewReader(bad))
-	isErr(t, err, ErrSnapshot)
-	isErr(t, err, ErrAudit)
+	require.ErrorIs(t, err, ErrSnapshot)
+	require.ErrorIs(t, err, ErrAudit)
 	requireAudit(t, r)
 }
 
@@ -598,13 +599,13 @@ func TestAuditCatchesBrokenState(t *testing.T) {
 			place(t, l, 2, bob, engine.Sell, 100, 10)
 			tt.breakIt(l)
 			a := l.Audit()
-			truth(t, !a.OK())
+			require.True(t, !a.OK())
 			for _, c := range a.Checks {
 				if c.Name == tt.check {
-					truth(t, !c.OK, "%s should fail", tt.check)
+					require.True(t, !c.OK, "%s should fail", tt.check)
 				}
 			}
-			truth(t, errors.Is(a.Err(), ErrAudit))
+			require.True(t, errors.Is(a.Err(), ErrAudit))
 		})
 	}
 }

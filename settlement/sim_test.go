@@ -3,6 +3,7 @@ package settlement
 import (
 	"bytes"
 	"flag"
+	"github.com/stretchr/testify/require"
 	"math/rand/v2"
 	"slices"
 	"testing"
@@ -348,7 +349,7 @@ func TestPropertyConservation(t *testing.T) {
 			for step := range *simSteps {
 				if step == *simSteps/2 {
 					r.drain()
-					noErr(t, l.Snapshot(&snap))
+					require.NoError(t, l.Snapshot(&snap))
 					r.record = true
 				}
 				if len(r.book.inflight) < depth && r.rng.IntN(3) > 0 {
@@ -363,36 +364,36 @@ func TestPropertyConservation(t *testing.T) {
 			// Replaying the committed transactions onto the mid-run
 			// snapshot gives the same ledger, byte for byte.
 			var live, replayed bytes.Buffer
-			noErr(t, l.Snapshot(&live))
+			require.NoError(t, l.Snapshot(&live))
 			rl := newTestLedger(t, cfg)
-			noErr(t, rl.Restore(&snap))
+			require.NoError(t, rl.Restore(&snap))
 			for _, c := range r.log {
-				noErr(t, rl.Apply(c.tx, &c.cmd, &c.out))
+				require.NoError(t, rl.Apply(c.tx, &c.cmd, &c.out))
 			}
-			noErr(t, rl.Snapshot(&replayed))
-			truth(t, bytes.Equal(live.Bytes(), replayed.Bytes()), "replayed ledger differs from the live one")
+			require.NoError(t, rl.Snapshot(&replayed))
+			require.True(t, bytes.Equal(live.Bytes(), replayed.Bytes()), "replayed ledger differs from the live one")
 
 			// Cancelling every resting order drains every reservation.
-			truth(t, l.OpenOrders() > 0, "the run left no resting orders to cancel")
+			require.True(t, l.OpenOrders() > 0, "the run left no resting orders to cancel")
 			for _, id := range r.book.ids() {
 				o := r.book.orders[id]
 				r.submit(engine.Command{Kind: engine.Cancel, Symbol: o.sym, Account: o.acct, OrderID: id})
 				r.resolve(r.tx, true)
 			}
 			r.check()
-			isZero(t, l.OpenOrders())
+			require.Zero(t, l.OpenOrders())
 			for a := range cfg.Accounts {
 				_, res := l.Cash(uint32(a))
-				isZero(t, res, "cash reserved by account", a)
+				require.Zero(t, res, "cash reserved by account", a)
 				for s := range cfg.Symbols {
 					_, res := l.Holding(uint32(a), uint32(s))
-					isZero(t, res, "securities reserved by account", a)
+					require.Zero(t, res, "securities reserved by account", a)
 				}
 			}
 			t.Logf("seed %d: %d transactions, %d fills, %d STP removals, %d forced aborts, %d matching NOs; settlement NOs: cash %d, securities %d, unknown order %d, not owner %d; %d replayed",
 				seed, r.tx, r.fills, r.removed, r.aborts, r.matchNo, r.no[engine.ReasonInsufficientCash], r.no[engine.ReasonInsufficientSecurities],
 				r.no[engine.ReasonUnknownOrder], r.no[engine.ReasonNotOwner], len(r.log))
-			truth(t, r.fills > 0 && r.removed > 0 && r.aborts > 0 && r.no[engine.ReasonInsufficientCash] > 0, "the run missed a path")
+			require.True(t, r.fills > 0 && r.removed > 0 && r.aborts > 0 && r.no[engine.ReasonInsufficientCash] > 0, "the run missed a path")
 		})
 	}
 }
