@@ -4,11 +4,11 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"github.com/stretchr/testify/require"
 	"math"
 	"testing"
 
 	"github.com/commitcore/commitcore/engine"
+	"github.com/stretchr/testify/require"
 )
 
 const (

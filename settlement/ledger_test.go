@@ -3,11 +3,11 @@ package settlement
 import (
 	"bytes"
 	"errors"
-	"github.com/stretchr/testify/require"
 	"math"
 	"testing"
 
 	"github.com/commitcore/commitcore/engine"
+	"github.com/stretchr/testify/require"
 )
 
 // Test accounts: alice and bob trade, carol is the fee account.

@@ -3,12 +3,12 @@ package settlement
 import (
 	"bytes"
 	"flag"
-	"github.com/stretchr/testify/require"
 	"math/rand/v2"
 	"slices"
 	"testing"
 
 	"github.com/commitcore/commitcore/engine"
+	"github.com/stretchr/testify/require"
 )
 
 var simSteps = flag.Int("sim.steps", 20000, "commands per seed in the settlement property test")
