@@ -98,7 +98,7 @@ func CreateLink(name string, capacity int, opts *Options) (*Link, error) {
 	if err != nil {
 		return nil, err
 	}
-	l, err := newLink(seg, true)
+	l, err := newLink(seg, true, true)
 	if err != nil {
 		seg.Close()
 		seg.Unlink()
@@ -107,15 +107,29 @@ func CreateLink(name string, capacity int, opts *Options) (*Link, error) {
 	return l, nil
 }
 
+// ReopenLink attaches this process as the creating side of the existing
+// link named name, after validating it as OpenLink does. It is how a
+// restarted component takes back the link its dead predecessor created: the
+// rings keep their contents and cursors, so the peer on the other side
+// carries on without reconnecting. It fails with ErrSlotBusy while the
+// creating side's process still lives.
+func ReopenLink(name string, capacity int, opts *Options) (*Link, error) {
+	return openLink("reopen link", name, capacity, opts, true)
+}
+
 // OpenLink attaches this process as the opening side of the link named name,
 // after validating the segment (see Open) and its layout: the link's three
 // regions, rings of capacity data bytes (0 accepts the creator's capacity)
 // and valid ring control blocks. It fails with ErrSlotBusy while another
 // live process holds the opening side.
 func OpenLink(name string, capacity int, opts *Options) (*Link, error) {
+	return openLink("open link", name, capacity, opts, false)
+}
+
+func openLink(op, name string, capacity int, opts *Options, creator bool) (*Link, error) {
 	if capacity != 0 {
 		if err := checkCapacity(capacity); err != nil {
-			return nil, fmt.Errorf("shm: open link %q: %w", name, err)
+			return nil, fmt.Errorf("shm: %s %q: %w", op, name, err)
 		}
 	}
 	seg, err := Open(name, opts)
@@ -126,7 +140,7 @@ func OpenLink(name string, capacity int, opts *Options) (*Link, error) {
 		seg.Close()
 		return nil, err
 	}
-	l, err := newLink(seg, false)
+	l, err := newLink(seg, creator, false)
 	if err != nil {
 		seg.Close()
 		return nil, err
@@ -159,10 +173,10 @@ func checkLinkLayout(seg *Segment, capacity int) error {
 }
 
 // newLink builds this side's view of a link segment and attaches to its
-// liveness slot.
-func newLink(seg *Segment, creator bool) (*Link, error) {
+// liveness slot; fresh initialises the rings of a segment just created.
+func newLink(seg *Segment, creator, fresh bool) (*Link, error) {
 	op, ringOf := "open link", ringbuf.AttachSPSC
-	if creator {
+	if fresh {
 		op, ringOf = "create link", ringbuf.NewSPSC
 	}
 	a, err := ringOf(seg.Region(0))

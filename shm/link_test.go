@@ -439,3 +439,53 @@ func TestLinkIdleReportsPeerClosed(t *testing.T) {
 		l.Unlink()
 	}
 }
+
+// TestReopenLink takes back the creating side of a link after its holder
+// left: the rings keep their contents and order, and the opener carries on.
+func TestReopenLink(t *testing.T) {
+	opts := &Options{Dir: testDir(t)}
+	c, err := CreateLink("reopen", 1024, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Unlink()
+	o, err := OpenLink("reopen", 1024, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer o.Close()
+	if err := c.Tx().TryWrite(1, []byte("before")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ReopenLink("reopen", 1024, opts); !errors.Is(err, ErrSlotBusy) {
+		t.Fatalf("reopen while the creator holds its side: %v, want ErrSlotBusy", err)
+	}
+	c.Close()
+	r, err := ReopenLink("reopen", 0, opts)
+	if err != nil {
+		t.Fatalf("reopen after the creator left: %v", err)
+	}
+	defer r.Close()
+	if err := r.Tx().TryWrite(2, []byte("after")); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	read := func(l *Link) {
+		t.Helper()
+		if _, err := l.Rx().Read(16, func(typ uint16, p []byte) { got = append(got, fmt.Sprintf("%d:%s", typ, p)) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	read(o)
+	if err := o.Tx().TryWrite(3, []byte("reply")); err != nil {
+		t.Fatal(err)
+	}
+	read(r)
+	want := []string{"1:before", "2:after", "3:reply"}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("records %q, want %q", got, want)
+	}
+	if _, err := ReopenLink("absent", 0, opts); err == nil {
+		t.Error("reopen of a link that does not exist succeeded")
+	}
+}
