@@ -74,6 +74,9 @@ type CoordinatorConfig struct {
 	Table *DecisionTable
 	// Log is the write-ahead log (the journal).
 	Log Log
+	// Gate, if set, takes part in admission and the commit decision (a
+	// circuit breaker); see Gate.
+	Gate Gate
 }
 
 // Result is a finished transaction as the coordinator reports it.
@@ -91,6 +94,10 @@ type Result struct {
 	// Recovered marks a transaction finished after a takeover: its client,
 	// if any, was the previous coordinator's.
 	Recovered bool
+	// ResumesAt is, for a command the Gate rejected (ReasonHalted,
+	// ReasonParticipantUnavailable), the instant on the coordinator's clock
+	// when it is worth sending again, as the Gate said; 0 otherwise.
+	ResumesAt int64
 }
 
 // Counters are a state machine's running totals. They are plain values:
@@ -131,12 +138,13 @@ type ctx struct {
 	phase     uint8
 	replied   bool
 	recovered bool
-	votes     uint32 // YES votes received, by participant bit
+	votes     uint32 // votes received, by participant bit: the YES votes, and the NO that aborted
 	acks      uint32 // acks for the current phase (NO voters count as ABORT-acked)
 	reason    Reason
 	start     int64 // Propose
 	prepared  int64 // commit point (or abort decision)
 	precommit int64 // last PRE-COMMIT ack
+	resumes   int64 // Result.ResumesAt of a rejection
 	cmd       Command
 	out       Outcome
 }
@@ -149,6 +157,7 @@ type Coordinator struct {
 	all       uint32 // bit per participant
 	table     *DecisionTable
 	log       Log
+	gate      Gate
 	prepareTO PhaseTimeout
 	ackTO     PhaseTimeout
 	maxIn     int
@@ -193,6 +202,7 @@ func NewCoordinator(cfg CoordinatorConfig) (*Coordinator, error) {
 		all:       1<<cfg.Participants - 1,
 		table:     cfg.Table,
 		log:       cfg.Log,
+		gate:      cfg.Gate,
 		prepareTO: NewPhaseTimeout(to.Prepare, to),
 		ackTO:     NewPhaseTimeout(to.PreCommit, to),
 		maxIn:     cfg.MaxInFlight,
@@ -295,7 +305,7 @@ func (c *Coordinator) Start(now int64, log iter.Seq[*Record]) error {
 	}
 	for _, s := range pending {
 		x := &c.win[uint64(s.Tx)&c.mask]
-		x.tx, x.recovered, x.start, x.prepared = s.Tx, true, now, now
+		x.tx, x.recovered, x.start, x.prepared, x.resumes = s.Tx, true, now, now, 0
 		x.votes, x.acks = c.all, 0
 		c.inflight++
 		if s.Decision == Commit {
@@ -315,7 +325,9 @@ func (c *Coordinator) Start(now int64, log iter.Seq[*Record]) error {
 
 // Propose starts a transaction for cmd and returns its id: the PREPAREs are
 // in Ready. Proposing several commands before acting on Ready batches their
-// PREPAREs. A NewOrder's OrderID is set to the transaction id.
+// PREPAREs. A NewOrder's OrderID is set to the transaction id. A command
+// the Gate rejects gets an id too, and its aborted Result is in Ready at
+// once.
 func (c *Coordinator) Propose(now int64, cmd *Command) (TxID, error) {
 	switch {
 	case !c.started:
@@ -324,13 +336,19 @@ func (c *Coordinator) Propose(now int64, cmd *Command) (TxID, error) {
 		return 0, c.broken
 	case c.fence(now):
 		return 0, ErrFenced
-	case c.inflight >= c.maxIn:
-		return 0, ErrBusy
 	case c.seq >= MaxSeq:
 		return 0, fmt.Errorf("propose: epoch %d has used every tx id; start a coordinator with the next epoch: %w", c.cfg.Epoch, ErrFenced)
 	}
 	if err := checkCommand(cmd); err != nil {
 		return 0, fmt.Errorf("propose: %w", err)
+	}
+	if c.gate != nil {
+		if r, at := c.gate.Admit(cmd, now); r != ReasonNone {
+			return c.reject(now, cmd, r, at)
+		}
+	}
+	if c.inflight >= c.maxIn {
+		return 0, ErrBusy
 	}
 	tx := MakeTxID(c.cfg.Epoch, c.seq+1)
 	x := &c.win[uint64(tx)&c.mask]
@@ -357,10 +375,54 @@ func (c *Coordinator) Propose(now int64, cmd *Command) (TxID, error) {
 		x.cmd.OrderID = uint64(tx)
 	}
 	x.out.Reset()
+	x.resumes = 0
+	c.timers.set(c.slot(x), now+c.prepareTO.Get())
+	if c.gate != nil {
+		if r, at := c.gate.Begin(tx, &x.cmd, now); r != ReasonNone {
+			return c.turnAway(x, r, at, now)
+		}
+	}
 	m := c.ready.msg(MsgPrepare, CoordinatorID, Broadcast, c.cfg.Epoch, tx)
 	m.Cmd = x.cmd
-	c.timers.set(c.slot(x), now+c.prepareTO.Get())
 	return tx, nil
+}
+
+// reject reports cmd, which the Gate's Admit turned away with reason r, as
+// an aborted transaction: it takes the next id, and nothing is sent,
+// logged or written in the decision table.
+func (c *Coordinator) reject(now int64, cmd *Command, r Reason, resumesAt int64) (TxID, error) {
+	if !r.Valid() {
+		return 0, fmt.Errorf("propose: gate admit: undefined reason %d", r)
+	}
+	c.seq++
+	tx := MakeTxID(c.cfg.Epoch, c.seq)
+	c.counters.Aborted[r]++
+	res := c.ready.result()
+	res.Tx, res.Cmd, res.Reason, res.Recovered, res.ResumesAt = tx, *cmd, r, false, resumesAt
+	if cmd.Kind == NewOrder {
+		res.Cmd.OrderID = uint64(tx)
+	}
+	res.Out.Reset()
+	res.Prepare, res.PreCommit, res.Commit, res.Total = 0, 0, 0, 0
+	c.gate.Done(res, now)
+	return tx, nil
+}
+
+// turnAway finishes x, which the Gate's Begin rejected with reason r before
+// any PREPARE went out: it aborts the slot by CAS, releases it (no
+// participant knows of x) and reports the Result. On an error x stays in
+// PREPARE without having sent it, and its PREPARE timeout aborts it.
+func (c *Coordinator) turnAway(x *ctx, r Reason, resumesAt, now int64) (TxID, error) {
+	d, fr, err := c.table.Abort(x.tx, r)
+	if err != nil {
+		return 0, fmt.Errorf("propose: abort tx %d turned away by the gate: %w", x.tx, err)
+	}
+	if d == Commit {
+		return 0, fmt.Errorf("propose: tx %d: %w: COMMIT before its PREPARE was sent", x.tx, ErrCorruptSlot)
+	}
+	x.prepared, x.resumes = now, resumesAt
+	c.finish(x, fr, now)
+	return x.tx, nil
 }
 
 func (c *Coordinator) slot(x *ctx) int { return int(uint64(x.tx) & c.mask) }
@@ -397,17 +459,20 @@ func (c *Coordinator) Step(now int64, m *Msg) error {
 			c.counters.Stale++
 			return nil
 		}
+		x.votes |= bit
 		if m.Reason != ReasonNone {
 			x.acks |= bit // a NO voter has aborted already
-			return c.abort(x, m.Reason, now)
+			return c.abort(x, m.Reason, 0, now)
 		}
 		if int(m.From) == c.cfg.Matching {
 			if !m.HasOutcome {
-				return c.abort(x, ReasonMalformed, now)
+				return c.abort(x, ReasonMalformed, 0, now)
 			}
 			copyOutcome(&x.out, &m.Out)
+			if c.gate != nil && c.gate.Fills(x.tx, &x.out, now) {
+				return c.abort(x, ReasonCircuitBreaker, 0, now)
+			}
 		}
-		x.votes |= bit
 		if x.votes == c.all {
 			return c.decide(x, now)
 		}
@@ -446,6 +511,9 @@ func (c *Coordinator) ack(x *ctx, ph uint8, bit uint32) bool {
 // CAS. Losing the CAS (a breaker or a terminator aborted first) aborts.
 func (c *Coordinator) decide(x *ctx, now int64) error {
 	x.prepared = now
+	if c.gate != nil {
+		c.gate.Voted(x.tx, x.votes, 0, now)
+	}
 	c.prepareTO.Observe(now - x.start)
 	c.rec = Record{Kind: RecCommit, Epoch: c.cfg.Epoch, Tx: x.tx, Cmd: x.cmd}
 	copyOutcome(&c.rec.Out, &x.out)
@@ -512,9 +580,14 @@ func (c *Coordinator) send(x *ctx, t MsgType, dst NodeID) {
 	}
 }
 
-// abort decides ABORT by CAS (a NO vote, a timeout) and tells everyone. If
-// the table says COMMIT, this coordinator's own commit CAS won: corrupt.
-func (c *Coordinator) abort(x *ctx, r Reason, now int64) error {
+// abort decides ABORT by CAS (a NO vote, a timeout, a trip) and tells
+// everyone; missing are the participants whose vote the PREPARE timeout
+// did not get. If the table says COMMIT, this coordinator's own commit CAS
+// won: corrupt.
+func (c *Coordinator) abort(x *ctx, r Reason, missing uint32, now int64) error {
+	if c.gate != nil {
+		c.gate.Voted(x.tx, x.votes, missing, now)
+	}
 	d, fr, err := c.table.Abort(x.tx, r)
 	if err != nil {
 		return fmt.Errorf("abort tx %d: %w", x.tx, err)
@@ -565,7 +638,7 @@ func (c *Coordinator) finish(x *ctx, r Reason, now int64) {
 
 func (c *Coordinator) result(x *ctx, r Reason, now int64, early bool) {
 	res := c.ready.result()
-	res.Tx, res.Cmd, res.Reason, res.Recovered = x.tx, x.cmd, r, x.recovered
+	res.Tx, res.Cmd, res.Reason, res.Recovered, res.ResumesAt = x.tx, x.cmd, r, x.recovered, x.resumes
 	res.Out.Reset()
 	res.Prepare, res.PreCommit, res.Commit = x.prepared-x.start, 0, 0
 	if r == ReasonNone {
@@ -578,6 +651,9 @@ func (c *Coordinator) result(x *ctx, r Reason, now int64, early bool) {
 		res.Commit = now - x.prepared
 	}
 	res.Total = now - x.start
+	if c.gate != nil {
+		c.gate.Done(res, now)
+	}
 }
 
 // Tick fires every timer due at now: a PREPARE timeout aborts with
@@ -599,7 +675,7 @@ func (c *Coordinator) Tick(now int64) error {
 		switch x.phase {
 		case phPreparing:
 			c.counters.Timeouts++
-			if err := c.abort(x, ReasonTimeout, now); err != nil {
+			if err := c.abort(x, ReasonTimeout, c.all&^x.votes, now); err != nil {
 				c.timers.stop(slot)
 				return err
 			}

@@ -57,6 +57,11 @@ type Config struct {
 	Epoch Epoch
 	// Clock is the time source; nil means a MonotonicClock.
 	Clock Clock
+	// Gate, if set, is consulted by the coordinator at admission and at
+	// the commit decision: a circuit breaker (circuitbreaker.NewGate). A
+	// command it rejects comes back as an aborted Result at once, with
+	// Result.ResumesAt on Clock's scale.
+	Gate Gate
 }
 
 // Remote is a host of participant nodes in another process (or on another
@@ -231,7 +236,7 @@ func Dial(cfg Config, table *DecisionTable, remotes ...Remote) (*Core, error) {
 	co, err := NewCoordinator(CoordinatorConfig{
 		Epoch: epoch, Participants: n, Matching: matchingIndex(cfg.Matching), Mode: cfg.Mode,
 		Timeouts: cfg.Timeouts, MaxInFlight: cfg.MaxInFlight, ReplyOnCommitSent: cfg.ReplyOnCommitSent,
-		Table: table, Log: log,
+		Table: table, Log: log, Gate: cfg.Gate,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("engine: dial: %w", err)
@@ -383,8 +388,10 @@ func (k *Core) propose(cmd *Command, wait bool) (TxID, error) {
 		c.Time = time.Now().UnixNano()
 	}
 	for {
-		if k.pending.len()+k.co.InFlight() >= k.pending.cap() {
-			return 0, fmt.Errorf("%d results wait for Poll: %w", k.pending.len(), ErrBusy)
+		// Results a Gate's rejections left in Ready count too: they reach
+		// the queue at the next flush.
+		if k.pending.len()+len(k.co.ready.Results)+k.co.InFlight() >= k.pending.cap() {
+			return 0, fmt.Errorf("%d results wait for Poll: %w", k.pending.len()+len(k.co.ready.Results), ErrBusy)
 		}
 		tx, err := k.co.Propose(k.clock.Now(), &c)
 		if !errors.Is(err, ErrBusy) || !wait {
