@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/commitcore/commitcore/engine/journal"
 	"github.com/commitcore/commitcore/shm"
 )
@@ -453,4 +455,55 @@ func splitLines(s string) []string {
 		}
 	}
 	return out
+}
+
+// TestJournalReaderWhileCoordinatorRuns reads the journal of a coordinator
+// process that holds it open (and locked) and appends to it, as a
+// restarted participant does, then kills the coordinator and checks that
+// what the reader saw is a prefix of the journal the writer left.
+func TestJournalReaderWhileCoordinatorRuns(t *testing.T) {
+	_, env := procEnv(t, "park")
+	jpath := filepath.Join(t.TempDir(), "journal")
+	host := startChild(t, "host", env...)
+	coord := startChild(t, "coordinator", append(env, envJrnl+"="+jpath)...)
+
+	_, err := journal.Open(jpath, journal.Options{})
+	require.ErrorIs(t, err, journal.ErrLocked, "the coordinator does not hold its journal")
+	type entry struct {
+		kind RecordKind
+		tx   TxID
+	}
+	seen := []entry{}
+	for pass := 0; pass < 3; pass++ {
+		recs, errf, c, err := ReadJournal(jpath)
+		require.NoError(t, err)
+		var got []entry
+		for r := range recs {
+			got = append(got, entry{r.Kind, r.Tx})
+		}
+		require.NoError(t, errf())
+		require.NoError(t, c.Close())
+		require.NotEmpty(t, got, "pass %d", pass)
+		require.GreaterOrEqual(t, len(got), len(seen))
+		require.Equal(t, seen, got[:len(seen):len(seen)], "pass %d changed records an earlier pass read", pass)
+		seen = got
+		time.Sleep(5 * time.Millisecond)
+	}
+
+	require.NoError(t, coord.Process.Kill())
+	coord.Wait()
+	j, err := journal.Open(jpath, journal.Options{})
+	require.NoError(t, err)
+	defer j.Close()
+	var rerr error
+	var all []entry
+	for r := range JournalRecords(j, &rerr) {
+		all = append(all, entry{r.Kind, r.Tx})
+	}
+	require.NoError(t, rerr)
+	require.GreaterOrEqual(t, len(all), len(seen))
+	require.Equal(t, seen, all[:len(seen)])
+	t.Logf("reader saw %d records while the coordinator ran; the journal holds %d", len(seen), len(all))
+	require.NoError(t, host.Process.Signal(syscall.SIGTERM))
+	require.NoError(t, host.Wait())
 }

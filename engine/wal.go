@@ -2,7 +2,9 @@ package engine
 
 import (
 	"fmt"
+	"io"
 	"iter"
+	"math"
 
 	"github.com/commitcore/commitcore/engine/journal"
 )
@@ -49,26 +51,108 @@ func (l *JournalLog) Records(err *error) iter.Seq[*Record] {
 // JournalRecords is Records for a journal opened by someone else.
 func JournalRecords(j *journal.Journal, err *error) iter.Seq[*Record] {
 	return func(yield func(*Record) bool) {
-		var r Record
-		it := j.Iterate(j.FirstSeq())
-		for it.Next() {
-			rec := it.Record()
-			if rec.Type != journalRecord {
-				*err = fmt.Errorf("journal %s: record %d has type %d, want %d", j.Path(), rec.Seq, rec.Type, journalRecord)
-				return
-			}
-			if _, e := r.Decode(rec.Payload); e != nil {
-				*err = fmt.Errorf("journal %s: record %d: %w", j.Path(), rec.Seq, e)
-				return
-			}
-			if !yield(&r) {
-				return
-			}
-		}
-		if e := it.Err(); e != nil {
-			*err = e
+		decodeRecords(j.Path(), j.Iterate(j.FirstSeq()), math.MaxUint64, err, yield)
+	}
+}
+
+// JournalReader reads a coordinator's journal without being its writer:
+// from a restarted participant process (for Node.Recover) or an auditor,
+// while the coordinator runs and appends. It takes no lock, and never
+// writes or truncates the file (see journal.Reader).
+type JournalReader struct {
+	r *journal.Reader
+}
+
+// OpenJournalReader opens the journal at path for reading.
+func OpenJournalReader(path string) (*JournalReader, error) {
+	r, err := journal.OpenReader(path)
+	if err != nil {
+		return nil, err
+	}
+	return &JournalReader{r: r}, nil
+}
+
+// Records returns the journal's records decoded, in order, up to the tail
+// as the writer has left it, for Node.Recover or an audit. A record still
+// being written ends the sequence without an error; a record that does not
+// decode, or damage in the middle of the journal (a *journal.CorruptError),
+// ends it and is reported through *err.
+//
+// The first complete pass fixes the tail: later passes over the same
+// sequence stop where it stopped, so a caller that ranges twice (as
+// Node.Recover does) sees the same records both times even while the
+// coordinator appends. Call Records again for a fresh tail.
+func (r *JournalReader) Records(err *error) iter.Seq[*Record] {
+	upTo, pinned := uint64(math.MaxUint64), false
+	return func(yield func(*Record) bool) {
+		last, done := decodeRecords(r.r.Path(), r.r.Iterate(r.r.FirstSeq()), upTo, err, yield)
+		if done && !pinned {
+			upTo, pinned = last, true
 		}
 	}
+}
+
+// Close closes the underlying reader.
+func (r *JournalReader) Close() error { return r.r.Close() }
+
+// ReadJournal opens the journal at path with OpenJournalReader and returns
+// its records (see JournalReader.Records), a function that reports the
+// error that ended an iteration (nil at the tail), and the Closer to call
+// when done with both. It is the one-call form for Node.Recover in a
+// restarted participant and for audits:
+//
+//	recs, errf, c, err := engine.ReadJournal(path)
+//	if err != nil { ... }
+//	defer c.Close()
+//	if err := node.Recover(now, recs); err != nil { ... }
+//	if err := errf(); err != nil { ... }
+func ReadJournal(path string) (iter.Seq[*Record], func() error, io.Closer, error) {
+	r, err := OpenJournalReader(path)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	var rerr error
+	return r.Records(&rerr), func() error { return rerr }, r, nil
+}
+
+// recordIterator is what journal.Iterator and journal.ReaderIterator share.
+type recordIterator interface {
+	Next() bool
+	Record() journal.Record
+	Err() error
+}
+
+// decodeRecords decodes the records of it up to sequence number upTo and
+// yields them. It returns the sequence number of the last record it read
+// (0 if none) and whether it reached the end (upTo or the tail) without
+// an error and without yield stopping it; errors go to *err.
+func decodeRecords(path string, it recordIterator, upTo uint64, err *error, yield func(*Record) bool) (uint64, bool) {
+	var r Record
+	last := uint64(0)
+	for it.Next() {
+		rec := it.Record()
+		if rec.Seq > upTo {
+			return last, true
+		}
+		if rec.Type != journalRecord {
+			*err = fmt.Errorf("journal %s: record %d has type %d, want %d", path, rec.Seq, rec.Type, journalRecord)
+			return last, false
+		}
+		r = Record{} // Decode leaves the fields an abort lacks as they were
+		if _, e := r.Decode(rec.Payload); e != nil {
+			*err = fmt.Errorf("journal %s: record %d: %w", path, rec.Seq, e)
+			return last, false
+		}
+		last = rec.Seq
+		if !yield(&r) {
+			return last, false
+		}
+	}
+	if e := it.Err(); e != nil {
+		*err = e
+		return last, false
+	}
+	return last, true
 }
 
 // discardLog keeps nothing: a Core without a journal cannot recover, and
