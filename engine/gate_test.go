@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -254,4 +255,40 @@ func TestGateAllocs(t *testing.T) {
 			}
 		})
 	}
+}
+
+// haltGate rejects every command.
+type haltGate struct{ countGate }
+
+func (g *haltGate) Admit(*Command, int64) (Reason, int64) { return ReasonHalted, 99 }
+
+// Rejected commands' Results wait in the Core for Poll like any others:
+// Send answers ErrBusy when they would overflow its queue, and the Core
+// goes on.
+func TestCoreGateRejectionsWaitForPoll(t *testing.T) {
+	k, err := New(slackConfig(Config{Idle: IdleYield, Slots: 64, Gate: &haltGate{}}), &filler{}, &NopParticipant{})
+	must(t, err)
+	defer k.Close()
+	cmd := order(0)
+	sent := 0
+	for ; sent < 4*64; sent++ {
+		if _, err := k.Send(&cmd); err != nil {
+			if !errors.Is(err, ErrBusy) {
+				t.Fatal(err)
+			}
+			break
+		}
+	}
+	eq(t, "sent before busy", 2*64, sent)
+	n, err := k.Poll(func(r *Result) {
+		if r.Reason != ReasonHalted || r.ResumesAt != 99 {
+			t.Errorf("result %+v, want halted until 99", r)
+		}
+	})
+	must(t, err)
+	eq(t, "results", sent, n)
+	res, err := k.Submit(&cmd)
+	must(t, err)
+	eq(t, "submit", ReasonHalted, res.Reason)
+	eq(t, "counter", uint64(sent+1), k.Counters().Aborted[ReasonHalted])
 }
