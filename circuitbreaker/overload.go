@@ -173,6 +173,16 @@ func (o *Overload) take(now int64) {
 	}
 }
 
+// retryAt returns the instant a breaker that just refused a transaction
+// will let one through: the end of the recovery timeout, of the open state
+// or of the outstanding probe.
+func (o *Overload) retryAt() int64 {
+	if o.state == HalfOpen {
+		return o.probeAt + int64(o.cfg.RecoveryTimeout)
+	}
+	return o.openedAt + int64(o.cfg.RecoveryTimeout)
+}
+
 // Record observes the result of one transaction at the participant at now:
 // failed is true for a timeout or a transport error. In Closed it may open
 // the breaker; in HalfOpen it is the probe's result; in Open it is a late
@@ -271,15 +281,30 @@ func NewOverloads(n int, cfg OverloadConfig) (*Overloads, error) {
 // probe; otherwise engine.ReasonNone and -1, taking the probes of the
 // half-open breakers.
 func (s *Overloads) Admit(now int64) (engine.Reason, int) {
+	if i := s.blocked(now); i >= 0 {
+		return engine.ReasonParticipantUnavailable, i
+	}
+	s.take(now)
+	return engine.ReasonNone, -1
+}
+
+// blocked returns the first participant whose breaker refuses a new
+// transaction at now, or -1, without taking any probe.
+func (s *Overloads) blocked(now int64) int {
 	for i := range s.bs {
 		if !s.bs[i].ready(now) {
-			return engine.ReasonParticipantUnavailable, i
+			return i
 		}
 	}
+	return -1
+}
+
+// take takes the half-open breakers' probes for a transaction admitted at
+// now.
+func (s *Overloads) take(now int64) {
 	for i := range s.bs {
 		s.bs[i].take(now)
 	}
-	return engine.ReasonNone, -1
 }
 
 // Record observes the result of a transaction at participant i; see

@@ -129,3 +129,28 @@ func (r *Report) String() string {
 	}
 	return sb.String()
 }
+
+// Totals sums the reports of a run.
+type Totals struct {
+	// Trips counts halts of every cause: bands, levels and operators.
+	Trips int
+	// Aborted, Completed and Unresolved are the sizes of the reports' sets
+	// added up: transactions in flight at a trip that it aborted, that were
+	// past their commit point and completed, and that a corrupt decision
+	// table kept from being sorted.
+	Aborted, Completed, Unresolved int
+}
+
+// Totals returns the sums over Reports.
+func (b *Breaker) Totals() Totals {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	t := Totals{Trips: len(b.reports)}
+	for i := range b.reports {
+		r := &b.reports[i]
+		t.Aborted += len(r.Aborted)
+		t.Completed += len(r.Completed)
+		t.Unresolved += len(r.Unresolved)
+	}
+	return t
+}
