@@ -17,22 +17,32 @@
 // reference or trade of the day). Each level trips at most once a day, up or
 // down; StartDay re-arms them.
 //
-// The coordinator's runtime drives the Breaker with its own clock (now,
-// nanoseconds; the package never reads the wall clock). With the engine's
-// Coordinator state machine the calls go here:
+// The coordinator drives the Breaker with its own clock (now, nanoseconds;
+// the package never reads the wall clock). NewGate turns a Breaker (and the
+// overload breakers) into an engine.Gate: set it as engine.Config.Gate and
+// the engine's coordinator makes every call below itself, on its own
+// goroutine, at the right protocol point:
+//
+//	br, _ := circuitbreaker.New(circuitbreaker.DefaultConfig(symbols), table)
+//	core, _ := engine.Dial(engine.Config{Gate: circuitbreaker.NewGate(br, nil)}, table, remotes...)
+//
+// The calls, for a runtime that drives an engine.Coordinator by hand:
 //
 //   - Admit(cmd, now) before Coordinator.Propose: a new order or replace for
 //     a halted scope is rejected with engine.ReasonHalted and the instant
-//     trading resumes, without becoming a transaction. Cancels always pass.
+//     trading resumes, before any PREPARE (through a Gate: an aborted
+//     Result at once, with Result.ResumesAt). Cancels always pass.
 //   - Begin(tx, cmd, now) right after Propose, before the PREPAREs go out:
 //     tx is tracked as in flight for its symbol (fixed-size storage,
 //     Config.MaxInFlight). If a halt began since Admit, or the tracker is
 //     full, Begin aborts tx by CAS (engine.ReasonHalted,
-//     engine.ReasonBackpressure); the coordinator's commit CAS then loses.
+//     engine.ReasonBackpressure); the coordinator's commit CAS then loses
+//     (behind a Gate, the coordinator releases tx at once, sending nothing).
 //   - CheckFills(tx, &vote.Out, now) when matching's YES vote (its tentative
 //     fills) arrives, before Coordinator.Step sees it, and so before the
 //     commit CAS: a fill price outside its band trips a symbol halt; a fill
-//     that would move the index to a new level trips a market halt.
+//     that would move the index to a new level trips a market halt (behind
+//     a Gate, the coordinator then aborts tx at once).
 //   - Committed(tx, &result.Out, now) or Aborted(tx) for each
 //     Ready().Results entry.
 //   - Halt and Resume are the operator's calls; SetReference and StartDay
@@ -65,12 +75,14 @@
 // (no probe is spent on a transaction another participant's breaker
 // rejects), Record per participant when its vote arrives (success) or the
 // PREPARE timeout passes without it (failure). A NO vote is a success: the
-// participant answered.
+// participant answered. NewGate makes these calls from the coordinator's
+// engine.Gate hooks (Admit; the probe taken at Begin; Voted).
 //
 // # Tests
 //
 // TestSimTrips is a deterministic simulation over the engine's real
-// Coordinator, Nodes and decision table: a seeded scheduler reorders and
+// Coordinator, Nodes and decision table, the Breaker wired in through
+// NewGate as the coordinator's engine.Gate: a seeded scheduler reorders and
 // duplicates messages, lets time pass and halts scopes at random instants,
 // and prices trip bands and levels; every report is compared with the
 // table's decisions snapshotted just before its trip, and agreement is
@@ -78,5 +90,8 @@
 // more, -cb.seed=S replays one. TestSimCatchesPhaseFlagBug runs it with a
 // deliberately wrong Decider (sorting by participant phase instead of by the
 // CAS) and requires a seed to catch it. TestConcurrentTrips races real
-// goroutines' commit CASes against trips on the same table.
+// goroutines' commit CASes against trips on the same table. TestCoreBandTrip
+// and TestCoreOverload run the breakers inside an engine.Core over
+// participant hosts the test pumps and a clock it moves: the phases at a
+// trip and every overload transition are set by the test, not by timing.
 package circuitbreaker
