@@ -134,7 +134,7 @@ func (m *Manager) Audit() AuditResult {
 	check(CheckOrders, fail, fmt.Sprintf("%d orders", len(m.orders)))
 
 	tokens := make([]int64, m.accounts)
-	slots, flightFail := 0, ""
+	slots, flightTokens, flightFail := 0, 0, ""
 	for tx, p := range m.inflight {
 		if int(p.account) >= m.accounts {
 			flightFail = fmt.Sprintf("tx %d: account %d out of range", tx, p.account)
@@ -145,6 +145,10 @@ func (m *Manager) Audit() AuditResult {
 		}
 		if p.token {
 			tokens[p.account]++
+			flightTokens++
+			if t := m.tokq.at(p.seq); p.seq < m.tokq.head || p.seq >= m.tokq.head+uint64(m.tokq.n) || t.account != p.account || t.state != tokPending {
+				flightFail = fmt.Sprintf("tx %d: its token is not in the queue as in flight", tx)
+			}
 		}
 		switch {
 		case p.kind == engine.Replace:
@@ -174,6 +178,24 @@ func (m *Manager) Audit() AuditResult {
 	}
 	check(CheckCredit, fail, "")
 
+	pendingTokens := 0
+	for seq := m.tokq.head; seq < m.tokq.head+uint64(m.tokq.n); seq++ {
+		t := m.tokq.at(seq)
+		switch {
+		case int(t.account) >= m.accounts:
+			flightFail = fmt.Sprintf("token queue entry %d: account %d out of range", seq, t.account)
+		case t.state == tokPending:
+			pendingTokens++
+		case t.state == tokCommitted:
+			tokens[t.account]++ // spent once every earlier transaction is resolved
+		}
+	}
+	if flightFail == "" && m.tokq.n > 0 && m.tokq.at(m.tokq.head).state != tokPending {
+		flightFail = "the token queue's first transaction is resolved but not retired"
+	}
+	if flightFail == "" && pendingTokens != flightTokens {
+		flightFail = fmt.Sprintf("the token queue holds %d transactions in flight, %d are", pendingTokens, flightTokens)
+	}
 	for a := range m.accounts {
 		if flightFail == "" && tokens[a] != m.tokens[a] {
 			flightFail = fmt.Sprintf("account %d counts %d tokens in flight, its transactions %d", a, m.tokens[a], tokens[a])

@@ -118,7 +118,8 @@ type pending struct {
 	qty      int64 // reserved on side
 	notional int64 // reserved buy exposure
 	time     int64
-	token    bool // takes a rate token
+	token    bool   // takes a rate token
+	seq      uint64 // the token's place in Manager.tokq
 }
 
 // bucket is an order-rate token bucket, in billionths of a token.
@@ -126,6 +127,51 @@ type bucket struct {
 	level int64
 	last  int64 // Command.Time of the last refill
 }
+
+// States of a token-taking transaction in the token queue.
+const (
+	tokPending uint8 = iota
+	tokCommitted
+	tokAborted
+)
+
+// tokenTx is a transaction that takes a rate token, in the token queue.
+type tokenTx struct {
+	account uint32
+	state   uint8
+	time    int64
+}
+
+// tokenQueue holds the token-taking transactions in prepare order, which
+// is TxID order. A committed one reaches its account's bucket only once
+// every earlier one has committed or aborted, so that the buckets are
+// those of committing in TxID order — what replaying the journal computes
+// — whatever order the commits arrive in. It grows, doubling, only when
+// more transactions wait than ever before.
+type tokenQueue struct {
+	q    []tokenTx
+	head uint64 // sequence number of the first entry
+	n    int
+}
+
+func newTokenQueue(capacity int) tokenQueue { return tokenQueue{q: make([]tokenTx, capacity)} }
+
+// push appends t and returns its sequence number.
+func (tq *tokenQueue) push(t tokenTx) uint64 {
+	if tq.n == len(tq.q) {
+		q := make([]tokenTx, 2*len(tq.q)+16)
+		for seq := tq.head; seq < tq.head+uint64(tq.n); seq++ {
+			q[seq%uint64(len(q))] = *tq.at(seq)
+		}
+		tq.q = q
+	}
+	seq := tq.head + uint64(tq.n)
+	*tq.at(seq) = t
+	tq.n++
+	return seq
+}
+
+func (tq *tokenQueue) at(seq uint64) *tokenTx { return &tq.q[seq%uint64(len(tq.q))] }
 
 // Manager is the risk participant. It is not safe for concurrent use: the
 // engine calls a participant from one goroutine at a time.
@@ -144,6 +190,11 @@ type Manager struct {
 	credit  []int64  // open and in-flight buy notional, per account
 	buckets []bucket // committed token buckets, per account
 	tokens  []int64  // tokens taken by in-flight transactions, per account
+	tokq    tokenQueue
+	// refTx is the transaction whose trade set each symbol's reference
+	// (FollowLastTrade), so that the latest transaction's trade wins
+	// whatever order commits arrive in.
+	refTx []engine.TxID
 
 	orders       map[uint64]order
 	inflight     map[engine.TxID]pending
@@ -187,6 +238,8 @@ func New(cfg Config) (*Manager, error) {
 		credit:  make([]int64, cfg.Accounts),
 		buckets: make([]bucket, cfg.Accounts),
 		tokens:  make([]int64, cfg.Accounts),
+		tokq:    newTokenQueue(cfg.MaxInFlight),
+		refTx:   make([]engine.TxID, cfg.Symbols),
 	}
 	for a := range m.limits {
 		m.limits[a] = cfg.Defaults
@@ -372,6 +425,7 @@ func (m *Manager) prepare(tx engine.TxID, cmd *engine.Command, enforce bool) eng
 	p.token = m.limits[p.account].OrdersPerSecond > 0
 	if p.token {
 		m.tokens[p.account]++
+		p.seq = m.tokq.push(tokenTx{account: p.account, time: p.time})
 	}
 	switch {
 	case p.kind == engine.Replace:
@@ -446,6 +500,31 @@ func (m *Manager) Abort(tx engine.TxID) {
 	}
 	delete(m.inflight, tx)
 	m.unreserve(&p)
+	if p.token {
+		m.tokens[p.account]--
+		m.tokq.at(p.seq).state = tokAborted
+		m.flushTokens()
+	}
+}
+
+// flushTokens retires the resolved transactions at the head of the token
+// queue in order; each committed one spends its token from its account's
+// bucket (an aborted one returned its token when it aborted). Until then a
+// committed token counts as in flight.
+func (m *Manager) flushTokens() {
+	for m.tokq.n > 0 {
+		t := m.tokq.at(m.tokq.head)
+		if t.state == tokPending {
+			return
+		}
+		if t.state == tokCommitted {
+			b := &m.buckets[t.account]
+			*b = bucket{level: max(0, m.refill(t.account, t.time)-nanosPerSecond), last: max(t.time, b.last)}
+			m.tokens[t.account]--
+		}
+		m.tokq.head++
+		m.tokq.n--
+	}
 }
 
 // unreserve releases p's exposure and bookkeeping.
@@ -460,9 +539,6 @@ func (m *Manager) unreserve(p *pending) {
 	} else {
 		m.openSel[i] -= p.qty
 	}
-	if p.token {
-		m.tokens[p.account]--
-	}
 	switch {
 	case p.kind == engine.Replace:
 		if o, ok := m.orders[p.order]; ok {
@@ -476,7 +552,7 @@ func (m *Manager) unreserve(p *pending) {
 	case p.typ == engine.Limit:
 		m.restingSlots--
 	}
-	if m.openBuy[i] < 0 || m.openSel[i] < 0 || m.credit[p.account] < 0 || m.tokens[p.account] < 0 {
+	if m.openBuy[i] < 0 || m.openSel[i] < 0 || m.credit[p.account] < 0 {
 		panic(fmt.Sprintf("risk: account %d's exposure went negative", p.account))
 	}
 }
@@ -494,7 +570,7 @@ func (m *Manager) Commit(tx engine.TxID, out *engine.Outcome) {
 		panic(fmt.Sprintf("risk: commit of tx %d: %v", tx, err))
 	}
 	delete(m.inflight, tx)
-	m.settle(&p, out)
+	m.settle(tx, &p, out)
 }
 
 // Apply replays a committed transaction: Prepare without the limit checks,
@@ -520,7 +596,7 @@ func (m *Manager) Apply(tx engine.TxID, cmd *engine.Command, out *engine.Outcome
 		return &ApplyError{Tx: tx, Err: err}
 	}
 	delete(m.inflight, tx)
-	m.settle(&p, out)
+	m.settle(tx, &p, out)
 	return nil
 }
 
@@ -621,10 +697,13 @@ func (m *Manager) validate(p *pending, out *engine.Outcome) error {
 	return nil
 }
 
-// settle commits a validated outcome.
-func (m *Manager) settle(p *pending, out *engine.Outcome) {
+// settle commits tx's validated outcome. Its effects do not depend on the
+// order transactions commit in: the token reaches the bucket in TxID order
+// (flushTokens) and a reference moves only for a later transaction's trade.
+func (m *Manager) settle(tx engine.TxID, p *pending, out *engine.Outcome) {
 	if p.token {
-		m.buckets[p.account] = bucket{level: max(0, m.refill(p.account, p.time)-nanosPerSecond), last: max(p.time, m.buckets[p.account].last)}
+		m.tokq.at(p.seq).state = tokCommitted
+		m.flushTokens()
 	}
 	m.unreserve(p)
 	for i := range out.NFills {
@@ -638,8 +717,8 @@ func (m *Manager) settle(p *pending, out *engine.Outcome) {
 			m.pos[mi] += f.Qty
 		}
 		m.takeOpen(f.MakerOrder, f.Qty)
-		if m.follow {
-			m.refs[f.Symbol] = f.Price
+		if m.follow && tx >= m.refTx[f.Symbol] {
+			m.refs[f.Symbol], m.refTx[f.Symbol] = f.Price, tx
 		}
 	}
 	for i := range out.NRemoved {

@@ -175,6 +175,9 @@ func TestPropertyExposure(t *testing.T) {
 			require.NoError(t, m.Snapshot(&live))
 			rm := newTestManager(t, cfg)
 			require.NoError(t, rm.Restore(&snap))
+			// The journal holds commits in decision order, which is TxID
+			// order; they committed live in random order.
+			slices.SortFunc(r.log, func(a, b committed) int { return int(a.tx) - int(b.tx) })
 			for _, c := range r.log {
 				require.NoError(t, rm.Apply(c.tx, &c.cmd, &c.out))
 			}

@@ -110,6 +110,7 @@ func (m *Manager) Restore(r io.Reader) error {
 		limits: make([]Limits, m.accounts), refs: make([]int64, m.symbols),
 		pos: make([]int64, n), openBuy: make([]int64, n), openSel: make([]int64, n),
 		credit: make([]int64, m.accounts), buckets: make([]bucket, m.accounts), tokens: make([]int64, m.accounts),
+		tokq: newTokenQueue(m.maxFlight), refTx: make([]engine.TxID, m.symbols),
 	}
 	body := make([]byte, 8*m.symbols+accountSize*m.accounts+24*n+8)
 	if _, err := io.ReadFull(r, body); err != nil {
