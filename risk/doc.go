@@ -33,9 +33,12 @@
 // order's whole open quantity to Resting. Commit panics on an outcome that
 // breaks this; Apply returns an error instead.
 //
-// The token bucket is kept per committed transaction, so a replay from a
-// snapshot reproduces it exactly when transactions commit in TxID order, as
-// the journal replays them.
+// The committed state does not depend on the order in which transactions
+// in flight together commit (a node in PRECOMMITTED may commit on its own
+// after its commit timeout): committed tokens reach the buckets in TxID
+// order, and a reference moves only for a later transaction's trade. So a
+// replay of the journal, in TxID order, from a snapshot or from genesis,
+// reproduces the live state exactly.
 //
 // # Tests
 //
