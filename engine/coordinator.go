@@ -171,6 +171,7 @@ type Coordinator struct {
 	timers    timers
 	ready     Ready
 	rec       Record
+	admit     Command // the Gate's copy of the command being proposed
 	counters  Counters
 }
 
@@ -343,7 +344,11 @@ func (c *Coordinator) Propose(now int64, cmd *Command) (TxID, error) {
 		return 0, fmt.Errorf("propose: %w", err)
 	}
 	if c.gate != nil {
-		if r, at := c.gate.Admit(cmd, now); r != ReasonNone {
+		// The Gate sees a copy: handing it the caller's pointer, through
+		// an interface, would make every caller's command escape to the
+		// heap, gate or no gate.
+		c.admit = *cmd
+		if r, at := c.gate.Admit(&c.admit, now); r != ReasonNone {
 			return c.reject(now, cmd, r, at)
 		}
 	}

@@ -31,6 +31,11 @@ type Config struct {
 	// Slots is the decision table's size for an in-process Core (a power of
 	// two, default DefaultSlots).
 	Slots int
+	// Table is the decision table of an in-process Core; nil makes one of
+	// Slots slots on the heap. Pass one to build, before New, what needs
+	// it: a circuit breaker aborts through it. (Dial takes its table as an
+	// argument and ignores this field.)
+	Table *DecisionTable
 	// MaxInFlight bounds the transactions in flight; 0 means the table's
 	// size.
 	MaxInFlight int
@@ -118,13 +123,16 @@ func New(cfg Config, participants ...Participant) (*Core, error) {
 	if len(participants) == 0 || len(participants) > MaxParticipants {
 		return nil, fmt.Errorf("engine: new core: %d participants, want 1 to %d", len(participants), MaxParticipants)
 	}
-	slots := cfg.Slots
-	if slots == 0 {
-		slots = DefaultSlots
-	}
-	table, err := InitDecisionTable(ringbuf.AlignedBytes(DecisionTableSize(slots)), slots)
-	if err != nil {
-		return nil, fmt.Errorf("engine: new core: %w", err)
+	table := cfg.Table
+	if table == nil {
+		slots := cfg.Slots
+		if slots == 0 {
+			slots = DefaultSlots
+		}
+		var err error
+		if table, err = InitDecisionTable(ringbuf.AlignedBytes(DecisionTableSize(slots)), slots); err != nil {
+			return nil, fmt.Errorf("engine: new core: %w", err)
+		}
 	}
 	capacity := cfg.RingCapacity
 	if capacity == 0 {

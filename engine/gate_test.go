@@ -237,8 +237,8 @@ func TestGateAllocs(t *testing.T) {
 				k.nodes[i], err = NewNode(NodeConfig{ID: NodeID(i), Matching: i == 0, Participant: &NopParticipant{}, Table: tab})
 				must(t, err)
 			}
-			cmd := testCmd
 			one := func() {
+				cmd := testCmd // a local: it must not escape through the Gate
 				if _, err := k.c.Propose(k.now(), &cmd); err != nil {
 					panic(err)
 				}
