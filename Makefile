@@ -26,3 +26,7 @@ fuzz:
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+
+# Removes shared-memory segments left in SHMDIR by runs whose processes died.
+clean-shm:
+	$(GO) run ./cmd/exchange-sim -clean -dir $(SHMDIR)

@@ -1,0 +1,194 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+var longRuns = flag.Bool("xsim.long", false, "run the simulator tests with 20× more commands")
+
+// TestMain runs the test binary as a simulator component when the
+// simulator under test starts it as one.
+func TestMain(m *testing.M) {
+	if os.Getenv(envSpec) != "" {
+		os.Exit(run(os.Args[1:], os.Stdout))
+	}
+	os.Exit(m.Run())
+}
+
+// simulateJSON runs the simulator with args and decodes its JSON report.
+func simulateJSON(t *testing.T, args ...string) (int, map[string]any, string) {
+	t.Helper()
+	dir := t.TempDir()
+	var out bytes.Buffer
+	args = append([]string{"-json", "-progress", "0", "-dir", dir}, args...)
+	code := run(args, &out)
+	var rep map[string]any
+	if code != exitUsage && out.Len() > 0 {
+		require.NoError(t, json.Unmarshal(out.Bytes(), &rep), "report: %s", out.String())
+	}
+	left, err := filepath.Glob(filepath.Join(dir, "*"))
+	require.NoError(t, err)
+	assert.Empty(t, left, "segments left behind")
+	return code, rep, out.String()
+}
+
+func orders(n int) string {
+	if *longRuns {
+		n *= 20
+	}
+	return itoa(n)
+}
+
+func itoa(n int) string { b, _ := json.Marshal(n); return string(b) }
+
+func num(t *testing.T, rep map[string]any, path ...string) float64 {
+	t.Helper()
+	var v any = rep
+	for _, p := range path {
+		m, ok := v.(map[string]any)
+		require.True(t, ok, "report has no %s", strings.Join(path, "."))
+		v = m[p]
+	}
+	f, ok := v.(float64)
+	require.True(t, ok, "report %s is %v, not a number", strings.Join(path, "."), v)
+	return f
+}
+
+func requireAudit(t *testing.T, rep map[string]any) {
+	t.Helper()
+	audit, ok := rep["audit"].(map[string]any)
+	require.True(t, ok, "report has no audit")
+	for k, v := range audit {
+		assert.Equal(t, true, v, "audit check %s", k)
+	}
+	assert.Zero(t, num(t, rep, "faults", "lost_transactions"))
+	assert.Equal(t, num(t, rep, "commands"), num(t, rep, "committed")+sum(rep["aborted"]))
+}
+
+func sum(v any) float64 {
+	var n float64
+	for _, x := range v.(map[string]any) {
+		n += x.(float64)
+	}
+	return n
+}
+
+func TestThreads(t *testing.T) {
+	for _, proto := range []string{"3pc", "2pc"} {
+		t.Run(proto, func(t *testing.T) {
+			code, rep, out := simulateJSON(t, "-mode", "threads", "-protocol", proto, "-orders", orders(4000), "-batch", "8")
+			require.Equal(t, exitOK, code, out)
+			requireAudit(t, rep)
+			assert.Positive(t, num(t, rep, "committed"))
+			assert.Positive(t, num(t, rep, "trades"))
+		})
+	}
+}
+
+func TestProcs(t *testing.T) {
+	code, rep, out := simulateJSON(t, "-orders", orders(3000))
+	require.Equal(t, exitOK, code, out)
+	requireAudit(t, rep)
+	assert.Positive(t, num(t, rep, "trades"))
+	assert.Positive(t, num(t, rep, "latency_ns", "p50"))
+}
+
+// TestFaults runs a short version of each fault the issue names; every
+// run must end with a clean audit and nothing lost.
+func TestFaults(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		args []string
+	}{
+		{"kill-coordinator", []string{"-kill", "coordinator@1000"}},
+		{"kill-matching", []string{"-kill", "matching@1000"}},
+		{"kill-settlement", []string{"-kill", "settlement@1000"}},
+		{"kill-risk", []string{"-kill", "risk@1000"}},
+		{"stall-risk", []string{"-stall", "risk@1000:5ms"}},
+		{"stall-coordinator", []string{"-stall", "coordinator@1000:30ms"}},
+		{"shock", []string{"-shock", "SYM0@1000:25"}},
+		{"all", []string{"-kill", "matching@500", "-stall", "risk@1200:5ms", "-kill", "coordinator@1800", "-shock", "SYM1@2100:30", "-batch", "4"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, rep, out := simulateJSON(t, append([]string{"-orders", orders(3000)}, tc.args...)...)
+			require.Equal(t, exitOK, code, out)
+			requireAudit(t, rep)
+			injected := num(t, rep, "faults", "injected")
+			assert.Equal(t, injected, num(t, rep, "faults", "recovered"))
+			if strings.Contains(tc.name, "shock") || tc.name == "all" {
+				assert.Positive(t, num(t, rep, "breaker", "trips"), "the shock tripped no breaker")
+			}
+			if tc.name != "shock" {
+				assert.Positive(t, injected)
+			}
+		})
+	}
+}
+
+func TestBadInput(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-nonsense"}, "flag provided but not defined"},
+		{[]string{"extra"}, "takes only flags"},
+		{[]string{"-mode", "cluster"}, "want procs or threads"},
+		{[]string{"-protocol", "4pc"}, "want 3pc or 2pc"},
+		{[]string{"-idle", "nap"}, "want park, yield or spin"},
+		{[]string{"-batch", "0"}, "-batch 0"},
+		{[]string{"-orders", "0"}, "-orders 0"},
+		{[]string{"-kill", "broker@10"}, `unknown role "broker"`},
+		{[]string{"-kill", "matching"}, "want ROLE@N"},
+		{[]string{"-kill", "matching@100", "-orders", "50"}, "past the end of the run"},
+		{[]string{"-stall", "risk@10"}, "want ROLE@N:DUR"},
+		{[]string{"-stall", "risk@10:forever"}, "Go duration"},
+		{[]string{"-shock", "SYM99@10:20", "-symbols", "4"}, "SYM99"},
+		{[]string{"-shock", "SYM0@10:0"}, "percent"},
+		{[]string{"-kill", "matching@10", "-mode", "threads"}, "-mode procs"},
+		{[]string{"-kill", "matching@10", "-stall", "risk@10:1ms"}, "two faults at command 10"},
+		{[]string{"-symbols", "0"}, "symbols"},
+		{[]string{"-role", "broker"}, ""},
+	} {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			if tc.want == "" {
+				sp, err := readSpec()
+				assert.Nil(t, sp)
+				assert.ErrorContains(t, err, "run exchange-sim without -role")
+				return
+			}
+			_, _, err := parseOptions(tc.args, os.Stderr)
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), tc.want)
+		})
+	}
+}
+
+func TestBadDir(t *testing.T) {
+	var out bytes.Buffer
+	code := run([]string{"-orders", "10", "-progress", "0", "-dir", filepath.Join(t.TempDir(), "missing")}, &out)
+	assert.Equal(t, exitFailed, code)
+	code = run([]string{"-orders", "10", "-progress", "0", "-journal", "/proc/no-such-place"}, &out)
+	assert.Equal(t, exitFailed, code)
+}
+
+func TestHelpListsEveryFlag(t *testing.T) {
+	var buf bytes.Buffer
+	_, help, err := parseOptions([]string{"-h"}, &buf)
+	require.NoError(t, err)
+	require.True(t, help)
+	for _, g := range flagGroups {
+		assert.Contains(t, buf.String(), g.title)
+		for _, n := range g.names {
+			assert.Contains(t, buf.String(), "-"+n+" ")
+		}
+	}
+}

@@ -1,0 +1,247 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/commitcore/commitcore/engine"
+	"github.com/commitcore/commitcore/engine/journal"
+	"github.com/commitcore/commitcore/internal/venue"
+	"github.com/commitcore/commitcore/shm"
+)
+
+// attachWait bounds how long a child retries to attach to a side of a link
+// whose previous holder has died but is not yet reaped.
+const attachWait = 10 * time.Second
+
+// runRole runs this process as one component of a procs run.
+func runRole(role string) error {
+	sp, err := readSpec()
+	if err != nil {
+		return err
+	}
+	ev := newEventWriter(os.Stdout)
+	if role == "coordinator" {
+		return runCoordinator(sp, ev)
+	}
+	r, err := venue.ParseRole(role)
+	if err != nil {
+		return fmt.Errorf("-role: %w", err)
+	}
+	return runParticipant(sp, r, ev)
+}
+
+// participantReport is what a participant process leaves for the audit.
+type participantReport struct {
+	Role      string          `json:"role"`
+	Committed []engine.TxID   `json:"committed"`
+	Digest    [32]byte        `json:"digest"`
+	Checks    []venue.Check   `json:"checks"`
+	InFlight  int             `json:"in_flight"`
+	Counters  engine.Counters `json:"counters"`
+}
+
+func runParticipant(sp *spec, r venue.Role, ev *eventWriter) error {
+	p, err := venue.New(sp.Market, r)
+	if err != nil {
+		return err
+	}
+	rec := venue.NewRecorder(p)
+	opts := sp.shmOptions()
+	seg, err := shm.Open(sp.tableName(), opts)
+	if err != nil {
+		return err
+	}
+	defer seg.Close()
+	table, err := engine.OpenDecisionTable(seg.Region(0))
+	if err != nil {
+		return fmt.Errorf("%s: decision table: %w", r, err)
+	}
+	var link *shm.Link
+	if sp.Recover {
+		link, err = retryBusy(func() (*shm.Link, error) { return shm.ReopenLink(sp.linkName(r), 0, opts) })
+	} else {
+		link, err = shm.CreateLink(sp.linkName(r), sp.RingCapacity, opts)
+	}
+	if err != nil {
+		return err
+	}
+	defer link.Close()
+	node, err := engine.NewNode(sp.nodeConfig(r, rec, table))
+	if err != nil {
+		return err
+	}
+	clock := engine.NewMonotonicClock()
+	if sp.Recover {
+		if err := recoverNode(node, sp.Journal, clock); err != nil {
+			return fmt.Errorf("%s: %w", r, err)
+		}
+	}
+	host, err := engine.NewHost(engine.LinkConn(link), clock, node)
+	if err != nil {
+		return err
+	}
+	stop := make(chan struct{})
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
+	go func() { <-sig; close(stop) }()
+	if err := ev.send(event{Ev: "ready"}); err != nil {
+		return err
+	}
+	if err := engine.Serve(link, host, stop); err != nil {
+		return fmt.Errorf("%s: %w", r, err)
+	}
+	rep := participantReport{Role: r.String(), Committed: rec.Committed(), Checks: venue.Audit(rec),
+		InFlight: node.InFlight(), Counters: node.Counters()}
+	if rep.Digest, err = venue.Digest(rec); err != nil {
+		return fmt.Errorf("%s: digest: %w", r, err)
+	}
+	return writeJSONFile(sp.Out, &rep)
+}
+
+// recoverNode rebuilds a restarted participant from the coordinator's
+// journal, which the live coordinator keeps writing meanwhile.
+func recoverNode(node *engine.Node, path string, clock engine.Clock) error {
+	recs, errf, c, err := engine.ReadJournal(path)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	if err := node.Recover(clock.Now(), recs); err != nil {
+		return err
+	}
+	return errf()
+}
+
+func retryBusy[T any](f func() (T, error)) (T, error) {
+	deadline := time.Now().Add(attachWait)
+	for {
+		v, err := f()
+		if err == nil || !errors.Is(err, shm.ErrSlotBusy) || time.Now().After(deadline) {
+			return v, err
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func writeJSONFile(path string, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		return fmt.Errorf("write report: %w", err)
+	}
+	return nil
+}
+
+func syncPolicy(s string) journal.SyncPolicy {
+	switch s {
+	case "batch":
+		return journal.SyncBatch
+	case "interval":
+		return journal.SyncInterval
+	}
+	return journal.SyncNone
+}
+
+// runCoordinator runs the coordinator process: it attaches to the decision
+// table and to each participant's link, takes over from a dead predecessor
+// if the journal has one, and drives its share of the order flow.
+func runCoordinator(sp *spec, ev *eventWriter) error {
+	opts := sp.shmOptions()
+	seg, err := shm.Open(sp.tableName(), opts)
+	if err != nil {
+		return err
+	}
+	defer seg.Close()
+	table, err := engine.OpenDecisionTable(seg.Region(0))
+	if err != nil {
+		return fmt.Errorf("coordinator: decision table: %w", err)
+	}
+	var remotes []engine.Remote
+	for _, r := range venue.Roles {
+		l, err := retryBusy(func() (*shm.Link, error) { return shm.OpenLink(sp.linkName(r), 0, opts) })
+		if err != nil {
+			return err
+		}
+		defer l.Close()
+		remotes = append(remotes, engine.Remote{Conn: engine.LinkConn(l), Nodes: []engine.NodeID{engine.NodeID(r)}})
+	}
+	j, err := journal.Open(sp.Journal, journal.Options{Sync: syncPolicy(sp.Sync)})
+	if err != nil {
+		return err
+	}
+	defer j.Close()
+	var rerr error
+	cfg := sp.coreConfig(engine.NewJournalLog(j))
+	if sp.First > 0 {
+		cfg.Records = engine.JournalRecords(j, &rerr)
+	}
+	gate, err := newBreakerGate(sp.Market, table)
+	if err != nil {
+		return err
+	}
+	gate.configure(&cfg)
+	core, err := engine.Dial(cfg, table, remotes...)
+	if err != nil {
+		return err
+	}
+	if rerr != nil {
+		return fmt.Errorf("coordinator: read journal for takeover: %w", rerr)
+	}
+	defer core.Close()
+	flow := venue.NewFlow(sp.Market)
+	skipFlow(flow, sp.First, sp.Shocks)
+	h := procHooks{ev: ev, in: bufio.NewScanner(os.Stdin)}
+	d := newDriver(core, flow, h, sp.First, sp.End, sp.Batch, sp.Rate, sp.Idle)
+	d.faults, d.shocks, d.gate = sp.Faults, sp.Shocks, gate
+	if err := ev.send(event{Ev: "ready"}); err != nil {
+		return err
+	}
+	if err := d.run(); err != nil {
+		return fmt.Errorf("coordinator: %w", err)
+	}
+	if err := j.Flush(); err != nil {
+		return fmt.Errorf("coordinator: %w", err)
+	}
+	if err := d.stats.encode(); err != nil {
+		return err
+	}
+	if err := ev.send(event{Ev: "stats", Stats: d.stats}); err != nil {
+		return err
+	}
+	return ev.send(event{Ev: "done"})
+}
+
+// coreConfig is the Core configuration both deployments share.
+func (sp *spec) coreConfig(log engine.Log) engine.Config {
+	return engine.Config{
+		Mode:            sp.Protocol,
+		Timeouts:        engine.Timeouts{Prepare: sp.Timeouts.Prepare, PreCommit: sp.Timeouts.PreCommit},
+		DecisionTimeout: sp.Timeouts.Decision, CommitTimeout: sp.Timeouts.CommitWait, Grace: sp.Timeouts.Grace,
+		Slots: sp.Slots, RingCapacity: sp.RingCapacity, Idle: sp.Idle, Log: log,
+	}
+}
+
+// skipFlow advances a backup coordinator's flow past the commands its
+// predecessors sent, applying the shocks among them so prices carry on
+// from where they were.
+func skipFlow(flow *venue.Flow, n uint64, shocks []shock) {
+	var done uint64
+	for _, sh := range sortedShocks(shocks) {
+		if sh.At >= n {
+			break
+		}
+		flow.Skip(sh.At - done)
+		flow.Shock(sh.Symbol, sh.Pct)
+		done = sh.At
+	}
+	flow.Skip(n - done)
+}

@@ -1,0 +1,80 @@
+package main
+
+import (
+	"bytes"
+	"flag"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"testing"
+	"time"
+)
+
+var (
+	soakRuns = flag.Int("xsim.soak", 0, "run the soak: this many simulator runs with a random fault schedule each (make soak runs 200)")
+	soakSeed = flag.Uint64("xsim.soak.seed", 1, "the soak's first seed; run i uses seed+i")
+)
+
+// soakArgs draws run seed's flags: a topology, a load and one to three
+// faults (SIGKILL or SIGSTOP of any component, coordinator included, and
+// price shocks) at random commands.
+func soakArgs(seed uint64) []string {
+	r := rand.New(rand.NewPCG(seed, 0x50a4))
+	const orders = 1500
+	args := []string{"-orders", fmt.Sprint(orders), "-seed", fmt.Sprint(seed),
+		"-batch", fmt.Sprint([]int{1, 2, 8, 32}[r.IntN(4)]),
+		"-protocol", []string{"3pc", "2pc"}[r.IntN(2)]}
+	used := map[int]bool{}
+	for range 1 + r.IntN(3) {
+		at := 100 + r.IntN(orders-200)
+		if used[at] {
+			continue
+		}
+		used[at] = true
+		role := roleNames[r.IntN(len(roleNames))]
+		switch r.IntN(5) {
+		case 0, 1:
+			args = append(args, "-kill", fmt.Sprintf("%s@%d", role, at))
+		case 2, 3:
+			d := time.Duration(1+r.IntN(50)) * time.Millisecond
+			args = append(args, "-stall", fmt.Sprintf("%s@%d:%v", role, at, d))
+		default:
+			args = append(args, "-shock", fmt.Sprintf("SYM%d@%d:%d", r.IntN(8), at, []int{-30, -15, 20, 40}[r.IntN(4)]))
+		}
+	}
+	return args
+}
+
+// TestSoak runs the simulator again and again under random faults; every
+// run must end with a clean audit and no transaction lost. It is off by
+// default (make soak runs it); a failing run prints the command that
+// replays it.
+func TestSoak(t *testing.T) {
+	if *soakRuns == 0 {
+		t.Skip("the soak runs with -xsim.soak=N (make soak)")
+	}
+	start := time.Now()
+	var faults, commands float64
+	var longest time.Duration
+	for i := range *soakRuns {
+		seed := *soakSeed + uint64(i)
+		args := soakArgs(seed)
+		t0 := time.Now()
+		code, rep, out := simulateJSON(t, args...)
+		took := time.Since(t0)
+		longest = max(longest, took)
+		replay := "go run ./cmd/exchange-sim " + strings.Join(args, " ")
+		if code != exitOK || rep == nil {
+			t.Fatalf("seed %d: exit %d; replay with: %s\n%s", seed, code, replay, out)
+		}
+		var buf bytes.Buffer
+		if !t.Run(fmt.Sprint(seed), func(t *testing.T) { requireAudit(t, rep) }) {
+			buf.WriteString(out)
+			t.Fatalf("seed %d: audit failed; replay with: %s\n%s", seed, replay, buf.String())
+		}
+		faults += num(t, rep, "faults", "injected")
+		commands += num(t, rep, "commands")
+	}
+	t.Logf("%d runs, %.0f faults injected, %.0f commands, all audits clean, in %v (longest run %v)",
+		*soakRuns, faults, commands, time.Since(start).Round(time.Millisecond), longest.Round(time.Millisecond))
+}

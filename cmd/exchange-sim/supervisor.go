@@ -1,0 +1,388 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/commitcore/commitcore/engine"
+	"github.com/commitcore/commitcore/internal/venue"
+	"github.com/commitcore/commitcore/shm"
+)
+
+// readyWait bounds how long a child may take to start.
+const readyWait = 60 * time.Second
+
+// child is a component process of a procs run.
+type child struct {
+	role    string
+	cmd     *exec.Cmd
+	stdin   io.WriteCloser
+	ready   bool
+	expect  bool // its exit is expected: killed by a fault or told to stop
+	exited  bool
+	restart bool // a participant restarted after a kill
+}
+
+type childEvent struct {
+	c  *child
+	ev event
+}
+
+type childExit struct {
+	c   *child
+	err error
+}
+
+// supervisor runs a procs deployment: it creates the decision table,
+// starts the components, injects the faults the coordinator asks for,
+// restarts what a fault killed, and audits the end state.
+type supervisor struct {
+	o       *options
+	base    spec
+	exe     string
+	table   *shm.Segment
+	links   []string
+	kids    map[string]*child
+	coord   *child
+	events  chan childEvent
+	exits   chan childExit
+	stats   map[int]*stats // latest stats of each coordinator incarnation, by pid
+	faults  faultStats
+	sent    uint64
+	p99     int64
+	started time.Time
+	ui      *progress
+}
+
+func newSupervisor(o *options, base spec, ui *progress) (*supervisor, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, fmt.Errorf("find own executable to start the components: %w", err)
+	}
+	return &supervisor{o: o, base: base, exe: exe, kids: map[string]*child{},
+		events: make(chan childEvent, 64), exits: make(chan childExit, 8), stats: map[int]*stats{}, ui: ui}, nil
+}
+
+// run runs the whole deployment and returns the merged stats, the live
+// states of the participants and the decision table for the audit. The
+// caller must call cleanup whatever run returns.
+func (s *supervisor) run(interrupt <-chan os.Signal) (*stats, []liveState, *engine.DecisionTable, time.Duration, error) {
+	opts := s.base.shmOptions()
+	seg, err := shm.Create(s.base.tableName(), []shm.RegionSpec{{Kind: 1, Len: engine.DecisionTableSize(s.base.Slots)}}, opts)
+	if err != nil {
+		return nil, nil, nil, 0, err
+	}
+	s.table = seg
+	table, err := engine.InitDecisionTable(seg.Region(0), s.base.Slots)
+	if err != nil {
+		return nil, nil, nil, 0, err
+	}
+	for _, r := range venue.Roles {
+		s.links = append(s.links, s.base.linkName(r))
+		if _, err := s.start(r.String(), s.participantSpec(r, false), interrupt); err != nil {
+			return nil, nil, nil, 0, err
+		}
+	}
+	cs := s.base
+	cs.First, cs.End = 0, s.o.orders
+	s.started = time.Now()
+	if s.coord, err = s.start("coordinator", cs, interrupt); err != nil {
+		return nil, nil, nil, 0, err
+	}
+	if err := s.loop(interrupt); err != nil {
+		return nil, nil, nil, 0, err
+	}
+	elapsed := time.Since(s.started)
+	lives, err := s.stopParticipants(interrupt)
+	if err != nil {
+		return nil, nil, nil, 0, err
+	}
+	total := newStats()
+	for _, st := range s.stats {
+		if err := total.merge(st); err != nil {
+			return nil, nil, nil, 0, err
+		}
+	}
+	return total, lives, table, elapsed, nil
+}
+
+func (s *supervisor) participantSpec(r venue.Role, recover bool) spec {
+	sp := s.base
+	sp.Recover = recover
+	sp.Out = filepath.Join(filepath.Dir(s.base.Journal), r.String()+".report.json")
+	return sp
+}
+
+// start starts a component and waits until it is ready.
+func (s *supervisor) start(role string, sp spec, interrupt <-chan os.Signal) (*child, error) {
+	c, err := s.spawn(role, sp)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.waitReady(c, interrupt); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+func (s *supervisor) spawn(role string, sp spec) (*child, error) {
+	b, err := json.Marshal(&sp)
+	if err != nil {
+		return nil, fmt.Errorf("start %s: %w", role, err)
+	}
+	cmd := exec.Command(s.exe, "-role", role)
+	cmd.Env = append(os.Environ(), envSpec+"="+string(b))
+	cmd.Stderr = os.Stderr
+	// A child must not outlive the supervisor, whatever kills it.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	c := &child{role: role, cmd: cmd, restart: sp.Recover || role == "coordinator" && sp.First > 0}
+	if c.stdin, err = cmd.StdinPipe(); err != nil {
+		return nil, fmt.Errorf("start %s: %w", role, err)
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, fmt.Errorf("start %s: %w", role, err)
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start %s: %w", role, err)
+	}
+	s.kids[role] = c
+	go func() {
+		sc := bufio.NewScanner(out)
+		sc.Buffer(make([]byte, 1<<20), 64<<20)
+		for sc.Scan() {
+			var e event
+			if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
+				fmt.Fprintf(os.Stderr, "%s: %s\n", role, sc.Bytes())
+				continue
+			}
+			s.events <- childEvent{c, e}
+		}
+		s.exits <- childExit{c, cmd.Wait()}
+	}()
+	return c, nil
+}
+
+// waitReady handles events until c is ready.
+func (s *supervisor) waitReady(c *child, interrupt <-chan os.Signal) error {
+	timeout := time.After(readyWait)
+	for !c.ready {
+		if err := s.step(interrupt, timeout); err != nil {
+			return fmt.Errorf("start %s: %w", c.role, err)
+		}
+	}
+	return nil
+}
+
+// loop handles events until the coordinator is done.
+func (s *supervisor) loop(interrupt <-chan os.Signal) error {
+	for !s.coord.expect || !s.coord.exited {
+		if err := s.step(interrupt, nil); err != nil {
+			return err
+		}
+	}
+	if !s.coord.cmd.ProcessState.Success() {
+		return fmt.Errorf("coordinator ended with %v; its output is above", s.coord.cmd.ProcessState)
+	}
+	return nil
+}
+
+var (
+	errTimeout     = errors.New("timed out")
+	errInterrupted = errors.New("interrupted")
+)
+
+// step handles one event, exit, or interrupt.
+func (s *supervisor) step(interrupt <-chan os.Signal, timeout <-chan time.Time) error {
+	select {
+	case e := <-s.events:
+		return s.handle(e.c, e.ev)
+	case x := <-s.exits:
+		x.c.exited = true
+		if !x.c.expect {
+			return fmt.Errorf("%s (pid %d) exited unexpectedly: %v; its output is above", x.c.role, x.c.cmd.Process.Pid, x.err)
+		}
+		return nil
+	case sig := <-interrupt:
+		return fmt.Errorf("%w by %v", errInterrupted, sig)
+	case <-timeout:
+		return errTimeout
+	}
+}
+
+func (s *supervisor) handle(c *child, e event) error {
+	switch e.Ev {
+	case "ready":
+		c.ready = true
+		if c.restart {
+			s.faults.Recovered++
+		}
+	case "progress":
+		s.sent, s.p99 = e.Sent, e.P99
+		s.ui.show(s.sent, s.o.orders, time.Since(s.started), s.p99)
+	case "stats":
+		if e.Stats == nil {
+			return fmt.Errorf("%s sent empty stats", c.role)
+		}
+		s.stats[c.cmd.Process.Pid] = e.Stats
+	case "fault":
+		if e.Fault == nil {
+			return fmt.Errorf("%s sent an empty fault", c.role)
+		}
+		return s.inject(*e.Fault)
+	case "done":
+		c.expect = true
+	default:
+		return fmt.Errorf("%s sent unknown event %q", c.role, e.Ev)
+	}
+	return nil
+}
+
+// inject carries out f, which the coordinator has paused for.
+func (s *supervisor) inject(f fault) error {
+	target := s.kids[f.Role]
+	if target == nil || target.exited {
+		return fmt.Errorf("fault %s %s@%d: no live %s", f.Kind, f.Role, f.At, f.Role)
+	}
+	if !target.ready {
+		if err := s.waitReady(target, nil); err != nil {
+			return err
+		}
+	}
+	s.faults.Injected++
+	pid := target.cmd.Process.Pid
+	switch f.Kind {
+	case "stall":
+		if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+			return fmt.Errorf("stall %s: %w", f.Role, err)
+		}
+		time.AfterFunc(f.For, func() { syscall.Kill(pid, syscall.SIGCONT) })
+		s.faults.Recovered++ // SIGCONT is certain: the process resumes where it stopped
+		return s.resume()
+	case "kill":
+		target.expect = true
+		if err := target.cmd.Process.Kill(); err != nil {
+			return fmt.Errorf("kill %s: %w", f.Role, err)
+		}
+		if f.Role == "coordinator" {
+			if err := s.waitExit(target); err != nil {
+				return err
+			}
+			cs := s.base
+			cs.First, cs.End = f.At+1, s.o.orders
+			c, err := s.spawn("coordinator", cs)
+			if err != nil {
+				return err
+			}
+			s.coord = c
+			return s.waitReady(c, nil)
+		}
+		if err := s.resume(); err != nil {
+			return err
+		}
+		if err := s.waitExit(target); err != nil {
+			return err
+		}
+		r, err := venue.ParseRole(f.Role)
+		if err != nil {
+			return err
+		}
+		_, err = s.spawn(f.Role, s.participantSpec(r, true))
+		return err
+	}
+	return fmt.Errorf("unknown fault kind %q", f.Kind)
+}
+
+// resume lets the paused coordinator go on.
+func (s *supervisor) resume() error {
+	if _, err := io.WriteString(s.coord.stdin, "go\n"); err != nil {
+		return fmt.Errorf("resume the coordinator: %w", err)
+	}
+	return nil
+}
+
+// waitExit handles events until c has exited.
+func (s *supervisor) waitExit(c *child) error {
+	timeout := time.After(readyWait)
+	for !c.exited {
+		if err := s.step(nil, timeout); err != nil {
+			return fmt.Errorf("wait for %s to exit: %w", c.role, err)
+		}
+	}
+	return nil
+}
+
+// stopParticipants tells each participant to stop and reads its report.
+func (s *supervisor) stopParticipants(interrupt <-chan os.Signal) ([]liveState, error) {
+	var lives []liveState
+	for _, r := range venue.Roles {
+		c := s.kids[r.String()]
+		if !c.ready {
+			if err := s.waitReady(c, interrupt); err != nil {
+				return nil, err
+			}
+		}
+		c.expect = true
+		if err := c.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+			return nil, fmt.Errorf("stop %s: %w", r, err)
+		}
+	}
+	for _, r := range venue.Roles {
+		c := s.kids[r.String()]
+		if err := s.waitExit(c); err != nil {
+			return nil, err
+		}
+		if !c.cmd.ProcessState.Success() {
+			return nil, fmt.Errorf("%s ended with %v; its output is above", r, c.cmd.ProcessState)
+		}
+		var rep participantReport
+		path := s.participantSpec(r, false).Out
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return nil, fmt.Errorf("%s's report: %w", r, err)
+		}
+		if err := json.Unmarshal(b, &rep); err != nil {
+			return nil, fmt.Errorf("%s's report %s: %w", r, path, err)
+		}
+		lives = append(lives, liveState{role: r, committed: rep.Committed, digest: rep.Digest, checks: rep.Checks, inFlight: rep.InFlight})
+	}
+	return lives, nil
+}
+
+// cleanup kills every child still running and removes the run's segments.
+func (s *supervisor) cleanup() {
+	for _, c := range s.kids {
+		if !c.exited && c.cmd.Process != nil {
+			c.cmd.Process.Kill()
+		}
+	}
+	for _, c := range s.kids {
+		for !c.exited {
+			select {
+			case x := <-s.exits:
+				x.c.exited = true
+			case <-s.events:
+			}
+		}
+	}
+	opts := s.base.shmOptions()
+	for _, name := range s.links {
+		os.Remove(shm.SegmentPath(name, opts))
+	}
+	if s.table != nil {
+		s.table.Close()
+		s.table.Unlink()
+	}
+}
+
+// runName names a run's segments after the supervisor's pid.
+func runName() string { return "xsim-" + strconv.Itoa(os.Getpid()) }
