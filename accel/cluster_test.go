@@ -88,6 +88,7 @@ func order(id uint64) engine.Command {
 type cluster struct {
 	table   *engine.DecisionTable
 	recs    []*recorder
+	host    *engine.Host
 	part    Endpoint // the participant host's end
 	coord   Endpoint // the coordinator's end
 	core    *engine.Core
@@ -127,14 +128,33 @@ func newCluster(t *testing.T, fc fabricCase, tm timing) *cluster {
 		require.NoError(t, err)
 		nodes = append(nodes, nd)
 	}
-	host, err := engine.NewHost(part.Conn(), engine.NewMonotonicClock(), nodes...)
+	c.host, err = engine.NewHost(part.Conn(), engine.NewMonotonicClock(), nodes...)
 	require.NoError(t, err)
-	go func() { c.served <- Serve(part, host, c.stop) }()
+	go func() { c.served <- Serve(part, c.host, c.stop) }()
 	t.Cleanup(c.halt)
 	c.core, err = engine.Dial(engine.Config{Timeouts: tm.coord, Idle: engine.IdleYield, MaxInFlight: 64}, table,
 		engine.Remote{Conn: coord.Conn(), Nodes: []engine.NodeID{0, 1, 2}})
 	require.NoError(t, err)
 	return c
+}
+
+// pendingAtHost stops the host, counts the transactions some participant
+// holds prepared and unfinished, and serves on again: a look at the
+// participants' state without racing their thread.
+func (c *cluster) pendingAtHost(t *testing.T) int {
+	c.hostErr(t)
+	pending := 0
+	for _, r := range c.recs {
+		for tx := range r.prepared {
+			if r.ended[tx] == 0 {
+				pending++
+			}
+		}
+	}
+	<-c.served
+	c.stop = make(chan struct{})
+	go func() { c.served <- Serve(c.part, c.host, c.stop) }()
+	return pending
 }
 
 // halt stops the participant host (once) and returns Serve's error.

@@ -125,8 +125,9 @@ func (f *TCPFabric) Listen(addr string) (Endpoint, error) {
 }
 
 // Dial connects to the passive endpoint at addr, retrying for
-// Options.DialTimeout, and returns once the hellos are exchanged; the
-// endpoint then reconnects on its own whenever the connection drops.
+// Options.DialTimeout (but not after a peer that does not speak the
+// protocol), and returns once the hellos are exchanged; the endpoint then
+// reconnects on its own whenever the connection drops.
 func (f *TCPFabric) Dial(addr string) (Endpoint, error) {
 	e, err := newTCPEndpoint(f.Options)
 	if err != nil {
@@ -143,6 +144,9 @@ func (f *TCPFabric) Dial(addr string) (Endpoint, error) {
 				e.wg.Add(1)
 				go e.manage(nil, s)
 				return e, nil
+			}
+			if errors.Is(err, ErrProtocol) {
+				return nil, fmt.Errorf("tcp fabric: dial %s: %w", addr, err)
 			}
 		}
 		if time.Now().Add(pause).After(deadline) {
@@ -423,22 +427,37 @@ func (e *tcpEndpoint) accept(out chan<- net.Conn) {
 
 // manage runs one session at a time until Close: the passive side starts
 // one per accepted connection (a new one replaces the current), the
-// active side (accepted nil) redials whenever its session ends.
+// active side (accepted nil) redials whenever it has none.
 func (e *tcpEndpoint) manage(accepted <-chan net.Conn, s *session) {
 	defer e.wg.Done()
+	defer func() {
+		if s != nil {
+			s.kill()
+			<-s.ended
+		}
+	}()
 	pause := time.Millisecond
 	for {
+		if s == nil && accepted == nil {
+			select {
+			case <-e.done:
+				return
+			case <-time.After(pause):
+			}
+			pause = min(2*pause, e.opts.Redial)
+			if c, err := net.DialTimeout("tcp", e.addr, e.opts.Redial); err == nil {
+				if s, _ = e.open(c); s != nil {
+					pause = time.Millisecond
+				}
+			}
+			continue
+		}
 		var ended <-chan struct{}
 		if s != nil {
 			ended = s.ended
-			pause = time.Millisecond
 		}
 		select {
 		case <-e.done:
-			if s != nil {
-				s.kill()
-				<-s.ended
-			}
 			return
 		case c := <-accepted:
 			if s != nil {
@@ -446,22 +465,8 @@ func (e *tcpEndpoint) manage(accepted <-chan net.Conn, s *session) {
 				<-s.ended
 			}
 			s, _ = e.open(c)
-			continue
 		case <-ended:
 			s = nil
-		}
-		if accepted != nil {
-			continue
-		}
-		select {
-		case <-e.done:
-			return
-		case <-time.After(pause):
-		}
-		pause = min(2*pause, e.opts.Redial)
-		c, err := net.DialTimeout("tcp", e.addr, e.opts.Redial)
-		if err == nil {
-			s, _ = e.open(c)
 		}
 	}
 }

@@ -1,0 +1,277 @@
+package accel
+
+import (
+	"encoding/binary"
+	"errors"
+	"io"
+	"net"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/commitcore/commitcore/engine"
+	"github.com/stretchr/testify/require"
+)
+
+func tcpOf(ep Endpoint) *tcpEndpoint { return ep.(*tcpEndpoint) }
+
+// TestTCPResetNoDuplication streams records while both ends' connections
+// are reset again and again: every record arrives at most once and in
+// order, and every record is either delivered or counted lost, so loss is
+// never silent and duplication never happens.
+func TestTCPResetNoDuplication(t *testing.T) {
+	p, a := tcpCase(TCPOptions{RingCapacity: testRing}).pair(t)
+	const n = 30000
+	var (
+		received, next uint64
+		bad            error
+		wg             sync.WaitGroup
+		writing        atomic.Bool
+	)
+	read := func(typ uint16, b []byte) {
+		if bad != nil {
+			return
+		}
+		if len(b) < 8 {
+			bad = errors.New("short record")
+			return
+		}
+		i := binary.LittleEndian.Uint64(b)
+		if i < next {
+			bad = errors.New("record repeated or reordered")
+			return
+		}
+		bad = checkRecord(i, typ, b)
+		next = i + 1
+		received++
+	}
+	stop := make(chan struct{})
+	readerDone := make(chan error, 1)
+	go func() { // the reader never stops while anything may be in flight
+		for {
+			select {
+			case <-stop:
+				_, err := p.Conn().Rx.Read(0, read)
+				readerDone <- errors.Join(err, bad)
+				return
+			default:
+			}
+			if _, err := p.Conn().Rx.Read(0, read); err != nil {
+				readerDone <- err
+				return
+			}
+			time.Sleep(50 * time.Microsecond)
+		}
+	}()
+	writing.Store(true)
+	wg.Go(func() {
+		defer writing.Store(false)
+		require.NoError(t, writeRecords(a, 0, n))
+	})
+	wg.Go(func() {
+		for i := 0; writing.Load(); i++ {
+			time.Sleep(2 * time.Millisecond)
+			if i%2 == 0 {
+				tcpOf(a).reset()
+			} else {
+				tcpOf(p).reset()
+			}
+		}
+	})
+	wg.Wait()
+	// A last record flushed settles the account: everything before it was
+	// delivered or lost. It may itself be lost while the last reset's
+	// connection is still going down: then send another.
+	total := uint64(n)
+	for {
+		require.NoError(t, writeRecords(a, total, total+1))
+		total++
+		err := a.Flush(30 * time.Second)
+		if errors.Is(err, ErrLost) && total < n+10 {
+			continue
+		}
+		require.NoError(t, err)
+		break
+	}
+	close(stop)
+	require.NoError(t, <-readerDone)
+	st, _ := TCPStats(a)
+	require.Equal(t, total, received+st.Lost, "records neither delivered nor counted lost: %+v", st)
+	require.Equal(t, total, next, "the last record must arrive")
+	require.Positive(t, st.Drops, "no connection was reset")
+	t.Logf("%d records: %d delivered, %d lost in %d drops", total, received, st.Lost, st.Drops)
+}
+
+// fakePeer accepts one connection and lets the test drive its side by
+// hand, speaking the wire format as documented on TCPFabric.
+func fakePeer(t *testing.T, serve func(c net.Conn)) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		serve(c)
+	}()
+	t.Cleanup(func() { ln.Close(); <-done })
+	return ln.Addr().String()
+}
+
+func hello(inc uint64) []byte {
+	b := make([]byte, frameHeader+helloLen)
+	putHeader(b, helloLen, wireVersion, frameHello, 0, 0, 0)
+	binary.LittleEndian.PutUint64(b[frameHeader:], helloMagic)
+	binary.LittleEndian.PutUint64(b[frameHeader+8:], inc)
+	return b
+}
+
+// TestTCPRefusesForeignPeer: a peer that does not speak the protocol is
+// refused with ErrProtocol, not mistaken for one.
+func TestTCPRefusesForeignPeer(t *testing.T) {
+	addr := fakePeer(t, func(c net.Conn) {
+		c.Write([]byte("HTTP/1.1 400 Bad Request\r\n\r\n.............................................."))
+		io.Copy(io.Discard, c)
+	})
+	_, err := (&TCPFabric{Options: TCPOptions{DialTimeout: 200 * time.Millisecond}}).Dial(addr)
+	require.ErrorIs(t, err, ErrProtocol)
+}
+
+// TestTCPSilentPeerSuspected: a peer that completes the handshake and then
+// neither sends nor closes (a stopped process, a dead host) is reported not
+// alive after StaleAfter, while the connection is still open.
+func TestTCPSilentPeerSuspected(t *testing.T) {
+	release := make(chan struct{})
+	addr := fakePeer(t, func(c net.Conn) {
+		c.Write(hello(42))
+		go io.Copy(io.Discard, c) // read, never answer
+		<-release
+	})
+	defer close(release)
+	ep, err := (&TCPFabric{Options: TCPOptions{StaleAfter: 30 * time.Millisecond}}).Dial(addr)
+	require.NoError(t, err)
+	defer ep.Close()
+	require.True(t, waitFor(5*time.Second, func() bool { return !ep.Conn().Alive() }), "silent peer still alive")
+	require.True(t, tcpOf(ep).connected.Load(), "suspected through staleness, not a closed connection")
+}
+
+// TestTCPRejectsSequenceGap: a data frame that skips a sequence number is a
+// protocol violation that drops the connection rather than deliver out of
+// order.
+func TestTCPRejectsSequenceGap(t *testing.T) {
+	dropped := make(chan struct{})
+	addr := fakePeer(t, func(c net.Conn) {
+		c.Write(hello(7))
+		var frame [frameHeader + 8]byte
+		putHeader(frame[:], 8, 1, frameData, 0, 1, 0)
+		c.Write(frame[:])
+		putHeader(frame[:], 8, 1, frameData, 0, 3, 0) // 2 is missing
+		c.Write(frame[:])
+		io.Copy(io.Discard, c) // returns when the endpoint drops us
+		close(dropped)
+	})
+	ep, err := (&TCPFabric{Options: TCPOptions{Redial: time.Hour}}).Dial(addr)
+	require.NoError(t, err)
+	defer ep.Close()
+	select {
+	case <-dropped:
+	case <-time.After(10 * time.Second):
+		t.Fatal("gap not rejected")
+	}
+	n, err := ep.Conn().Rx.Read(0, func(uint16, []byte) {})
+	require.NoError(t, err)
+	require.Equal(t, 1, n, "only the record before the gap is delivered")
+}
+
+// tcpCluster is a cluster over TCP with fault-test timings and a short
+// write timeout, so a peer that stops reading costs the connection soon.
+func tcpCluster(t *testing.T) *cluster {
+	return newCluster(t, tcpCase(TCPOptions{WriteTimeout: 100 * time.Millisecond}), faultTiming)
+}
+
+// TestTCPResetMidPhase resets the connection from inside the protocol's
+// phases: while a participant prepares (the votes are not yet sent) and
+// while one pre-commits (the acks are not yet sent), from both ends. The
+// oracles hold: no split decision, nothing left prepared, every commit at
+// all three participants.
+func TestTCPResetMidPhase(t *testing.T) {
+	c := tcpCluster(t)
+	part, coord := tcpOf(c.part), tcpOf(c.coord)
+	c.recs[1].onPrepare = func(_ engine.TxID, cmd *engine.Command) {
+		if cmd.ClientOrderID%97 == 5 {
+			part.reset()
+		}
+	}
+	c.recs[2].onPre = func(tx engine.TxID) {
+		if uint64(tx)%89 == 7 {
+			coord.reset()
+		}
+	}
+	c.run(t, 800, nil)
+	commits := c.checkAgreement(t)
+	st, _ := TCPStats(c.coord)
+	require.Positive(t, st.Drops, "no reset happened")
+	t.Logf("%d committed of %d; coordinator side %+v", commits, len(c.results), st)
+}
+
+// TestTCPPeerStopsReading stops the participant side from reading its
+// socket for 300 ms mid-run: the coordinator's sends back up, its write
+// timeout drops the connection, PREPAREs time out and participants suspect
+// the coordinator; the oracles hold and the run completes after.
+func TestTCPPeerStopsReading(t *testing.T) {
+	c := tcpCluster(t)
+	part := tcpOf(c.part)
+	c.run(t, 600, func(i int) {
+		if i == 200 {
+			part.pauseUntil.Store(nanotime() + int64(300*time.Millisecond))
+		}
+	})
+	commits := c.checkAgreement(t)
+	st, _ := TCPStats(c.coord)
+	t.Logf("%d committed of %d; coordinator side %+v", commits, len(c.results), st)
+}
+
+// TestTCPSlowPeer makes a participant take 2 ms over every tenth PREPARE:
+// votes come late, transactions abort on the PREPARE timeout and late
+// votes are ignored; the oracles hold.
+func TestTCPSlowPeer(t *testing.T) {
+	c := tcpCluster(t)
+	c.recs[2].onPrepare = func(_ engine.TxID, cmd *engine.Command) {
+		if cmd.ClientOrderID%10 == 0 {
+			time.Sleep(2 * time.Millisecond)
+		}
+	}
+	c.run(t, 400, nil)
+	commits := c.checkAgreement(t)
+	t.Logf("%d committed of %d; %+v", commits, len(c.results), c.core.Counters())
+}
+
+// TestTCPCoordinatorLost drops the coordinator's end for good with
+// transactions in flight: the participants see the connection gone (Alive
+// false), terminate every transaction by the protocol's rules (UNDECIDED
+// aborts by CAS on the decision table, PRE-COMMITTED commits) and agree.
+func TestTCPCoordinatorLost(t *testing.T) {
+	c := tcpCluster(t)
+	c.run(t, 200, nil)
+	for i := 200; i < 400; i++ {
+		cmd := order(uint64(i))
+		if _, err := c.core.Send(&cmd); err != nil {
+			require.ErrorIs(t, err, engine.ErrBusy)
+		}
+		_, err := c.core.Poll(func(r *engine.Result) { c.results[r.Tx] = r.Reason })
+		require.NoError(t, err)
+	}
+	require.Positive(t, c.core.InFlight(), "nothing in flight to terminate")
+	require.NoError(t, c.coord.Close())
+	// The Core is abandoned: a crashed coordinator. Its results so far
+	// stand; what it left in flight is the participants' to finish.
+	c.core = nil
+	require.True(t, waitFor(10*time.Second, func() bool { return c.pendingAtHost(t) == 0 }),
+		"participants never finished what the lost coordinator left")
+	commits := c.checkAgreement(t)
+	t.Logf("%d committed; %d results reported before the loss", commits, len(c.results))
+}
