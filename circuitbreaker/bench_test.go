@@ -231,3 +231,132 @@ func BenchmarkTrip(b *testing.B) {
 		lat.report(b)
 	})
 }
+
+// benchFiller is matching for BenchmarkCoordinatorGate: it fills each new
+// order in full at its limit price, so every transaction's fills go
+// through the band check.
+type benchFiller struct{ engine.NopParticipant }
+
+func (f *benchFiller) Prepare(tx engine.TxID, cmd *engine.Command, out *engine.Outcome) engine.Reason {
+	out.Reset()
+	out.NFills = 1
+	out.Fills[0] = engine.Fill{TradeID: engine.TradeIDOf(tx, 0), Symbol: cmd.Symbol, TakerSide: cmd.Side,
+		TakerOrder: cmd.OrderID, Price: cmd.Price, Qty: cmd.Qty}
+	return f.NopParticipant.Prepare(tx, cmd, out)
+}
+
+// BenchmarkCoordinatorGate is one whole 3PC transaction through the
+// engine's Coordinator and three Nodes on one goroutine (no transport),
+// with the breakers as the coordinator's Gate and, as the peer, without
+// one: the price of wiring them in. Every transaction trades, inside the
+// band, on one of 64 symbols.
+func BenchmarkCoordinatorGate(b *testing.B) {
+	for _, bc := range []struct {
+		name     string
+		breaker  bool
+		overload bool
+	}{{"no-gate", false, false}, {"breaker", true, false}, {"breaker+overload", true, true}} {
+		b.Run(bc.name, func(b *testing.B) {
+			const slots = 1024
+			table, err := engine.InitDecisionTable(make([]byte, engine.DecisionTableSize(slots)), slots)
+			if err != nil {
+				b.Fatal(err)
+			}
+			cfg := engine.CoordinatorConfig{Epoch: 1, Participants: 3, Matching: 0, Table: table, Log: benchLog{}}
+			if bc.breaker {
+				bcfg := DefaultConfig(64)
+				bcfg.MaxInFlight = slots
+				br, err := New(bcfg, table)
+				if err != nil {
+					b.Fatal(err)
+				}
+				for sym := range uint32(64) {
+					if err := br.SetReference(sym, 10_000); err != nil {
+						b.Fatal(err)
+					}
+				}
+				var ov *Overloads
+				if bc.overload {
+					if ov, err = NewOverloads(3, DefaultOverloadConfig()); err != nil {
+						b.Fatal(err)
+					}
+				}
+				cfg.Gate = NewGate(br, ov)
+			}
+			co, err := engine.NewCoordinator(cfg)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if err := co.Start(0, func(func(*engine.Record) bool) {}); err != nil {
+				b.Fatal(err)
+			}
+			nodes := make([]*engine.Node, 3)
+			for i := range nodes {
+				var p engine.Participant = &engine.NopParticipant{}
+				if i == 0 {
+					p = &benchFiller{}
+				}
+				if nodes[i], err = engine.NewNode(engine.NodeConfig{ID: engine.NodeID(i), Matching: i == 0,
+					Participant: p, Table: table}); err != nil {
+					b.Fatal(err)
+				}
+			}
+			now := int64(0)
+			one := func(i int) {
+				now += 1000
+				cmd := engine.Command{Kind: engine.NewOrder, Side: engine.Buy, Type: engine.Limit,
+					Symbol: uint32(i & 63), Account: 1, Price: 10_000 + int64(i&15) - 8, Qty: 1}
+				if _, err := co.Propose(now, &cmd); err != nil {
+					b.Fatal(err)
+				}
+				for moved := true; moved; {
+					moved = false
+					rd := co.Ready()
+					for j := range rd.Msgs {
+						moved = true
+						m := &rd.Msgs[j]
+						for k, nd := range nodes {
+							if m.To == engine.Broadcast || m.To == engine.NodeID(k) {
+								if err := nd.Step(now, m); err != nil {
+									b.Fatal(err)
+								}
+							}
+						}
+					}
+					if len(rd.Results) > 0 && rd.Results[0].Reason != engine.ReasonNone {
+						b.Fatalf("aborted: %v", rd.Results[0].Reason)
+					}
+					co.Advance()
+					for _, nd := range nodes {
+						nrd := nd.Ready()
+						for j := range nrd.Msgs {
+							moved = true
+							if err := co.Step(now, &nrd.Msgs[j]); err != nil {
+								b.Fatal(err)
+							}
+						}
+						nd.Advance()
+					}
+				}
+			}
+			for i := range 4096 { // warm up: every buffer at its working size
+				one(i)
+			}
+			lat := newLatencies()
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := range b.N {
+				start := time.Now()
+				one(i)
+				lat.record(time.Since(start))
+			}
+			b.StopTimer()
+			lat.report(b)
+		})
+	}
+}
+
+// benchLog is a Log that keeps nothing.
+type benchLog struct{}
+
+func (benchLog) Append(*engine.Record) error { return nil }
