@@ -85,6 +85,7 @@ type SPSC struct {
 	claimed   uint64 // end of the records claimed so far (>= published)
 	published uint64 // last value stored to tail
 	headCache uint64 // last consumer cursor read
+	limit     uint64 // headCache + capacity: claims may run up to here
 
 	_ [CacheLine]byte
 	// Consumer-local state.
@@ -147,6 +148,7 @@ func newSPSC(mem []byte, capacity, head, tail uint64) *SPSC {
 		claimed:   tail,
 		published: tail,
 		headCache: head,
+		limit:     head + capacity,
 		consumed:  head,
 		tailCache: tail,
 	}
@@ -184,6 +186,24 @@ func (r *SPSC) SetDoorbell(d *Doorbell) { r.bell = d }
 // claimed, or wait for the consumer), and ErrTooLarge when n exceeds
 // MaxPayload. Producer side only.
 func (r *SPSC) Claim(typ uint16, n int) ([]byte, error) {
+	// Fast path, small enough to inline: the record fits before the end of
+	// the data region and within the free space last seen. A negative n
+	// wraps to a huge uint64 and takes the slow path, which rejects it.
+	frame := (HeaderSize + RecordAlign - 1 + uint64(n)) &^ (RecordAlign - 1)
+	idx := r.claimed & r.mask
+	if uint64(n) > uint64(len(r.data))-HeaderSize || idx+frame > uint64(len(r.data)) || r.claimed+frame > r.limit {
+		return r.claimSlow(typ, n)
+	}
+	rec := r.data[idx : idx+frame : idx+frame]
+	binary.LittleEndian.PutUint64(rec, header(uint64(n), typ, kindData))
+	r.claimed += frame
+	return rec[HeaderSize:][:n:n], nil
+}
+
+// claimSlow is Claim when the record is too large, needs the wrap, or
+// does not fit in the free space last seen (it then reloads the consumer
+// cursor).
+func (r *SPSC) claimSlow(typ uint16, n int) ([]byte, error) {
 	capacity := uint64(len(r.data))
 	if n < 0 || uint64(n) > capacity-HeaderSize {
 		return nil, fmt.Errorf("claim %d-byte record in a %d-byte ring (max payload %d): %w", n, capacity, capacity-HeaderSize, ErrTooLarge)
@@ -194,11 +214,11 @@ func (r *SPSC) Claim(typ uint16, n int) ([]byte, error) {
 	if idx+frame > capacity {
 		pad = capacity - idx
 	}
-	if r.claimed+pad+frame-r.headCache > capacity {
+	if r.claimed+pad+frame > r.limit {
 		if err := r.refreshHead(); err != nil {
 			return nil, err
 		}
-		if r.claimed+pad+frame-r.headCache > capacity {
+		if r.claimed+pad+frame > r.limit {
 			r.padWhenIdle(pad)
 			return nil, ErrFull
 		}
@@ -220,7 +240,7 @@ func (r *SPSC) Claim(typ uint16, n int) ([]byte, error) {
 // the record can start at offset 0 once the ring drains; otherwise the
 // record could never fit when it is as large as the ring.
 func (r *SPSC) padWhenIdle(pad uint64) {
-	if pad == 0 || r.claimed != r.published || r.claimed+pad-r.headCache > uint64(len(r.data)) {
+	if pad == 0 || r.claimed != r.published || r.claimed+pad > r.limit {
 		return
 	}
 	binary.LittleEndian.PutUint64(r.data[r.claimed&r.mask:], header(pad-HeaderSize, 0, kindPad))
@@ -236,6 +256,7 @@ func (r *SPSC) refreshHead() error {
 		return corrupt("spsc", "consumer cursor", h, "want a multiple of %d in [%d, %d] (last seen, published)", RecordAlign, r.headCache, r.published)
 	}
 	r.headCache = h
+	r.limit = h + uint64(len(r.data))
 	return nil
 }
 
@@ -307,32 +328,26 @@ func (r *SPSC) Read(limit int, fn func(typ uint16, payload []byte)) (int, error)
 		count int
 		err   error
 		pos   = r.consumed
+		data  = r.data
+		tail  = r.tailCache
 	)
-	capacity := uint64(len(r.data))
-	for pos < r.tailCache && count < limit {
-		idx := pos & r.mask
-		h := binary.LittleEndian.Uint64(r.data[idx:])
-		n, typ, kind := uint64(uint32(h)), uint16(h>>32), uint16(h>>48)
-		frame := align8(HeaderSize + n)
-		if frame > r.tailCache-pos || idx+frame > capacity {
-			err = corrupt("spsc", "record length", n, "record at cursor %d would end past the published data (%d) or the data region (%d)", pos, r.tailCache, capacity)
-			break
-		}
-		switch kind {
-		case kindData:
-			p := idx + HeaderSize
-			fn(typ, r.data[p:p+n:p+n])
-			count++
-		case kindPad:
-			if idx+frame != capacity {
-				err = corrupt("spsc", "padding length", n, "padding at offset %d must end at the data region's end (%d)", idx, capacity)
+	for pos < tail && count < limit {
+		// rec runs from the record to the end of the data region; idx is
+		// a multiple of 8 below the capacity, so rec holds the header.
+		rec := data[pos&r.mask:]
+		h := binary.LittleEndian.Uint64(rec)
+		n := uint64(uint32(h))
+		frame := (HeaderSize + RecordAlign - 1 + n) &^ (RecordAlign - 1)
+		if uint16(h>>48) != kindData || frame > tail-pos || frame > uint64(len(rec)) {
+			// Padding, or corrupt memory.
+			if err = checkSkip(h, frame, pos, tail, uint64(len(rec)), uint64(len(data))); err != nil {
+				break
 			}
-		default:
-			err = corrupt("spsc", "record kind", uint64(kind), "record at cursor %d: want %#x (data) or %#x (padding)", pos, kindData, kindPad)
+			pos += frame
+			continue
 		}
-		if err != nil {
-			break
-		}
+		fn(uint16(h>>32), rec[HeaderSize:][:n:n])
+		count++
 		pos += frame
 	}
 	if pos != r.consumed {
@@ -340,6 +355,23 @@ func (r *SPSC) Read(limit int, fn func(typ uint16, payload []byte)) (int, error)
 		r.head.Store(pos)
 	}
 	return count, err
+}
+
+// checkSkip validates a record that Read does not deliver: padding must
+// lie within the published data and end exactly at the end of the data
+// region (room is the bytes from the record to that end); anything else
+// is corrupt.
+func checkSkip(h, frame, pos, tail, room, capacity uint64) error {
+	n, kind := uint64(uint32(h)), uint16(h>>48)
+	switch {
+	case frame > tail-pos || frame > room:
+		return corrupt("spsc", "record length", n, "record at cursor %d would end past the published data (%d) or the data region (%d)", pos, tail, capacity)
+	case kind != kindPad:
+		return corrupt("spsc", "record kind", uint64(kind), "record at cursor %d: want %#x (data) or %#x (padding)", pos, kindData, kindPad)
+	case frame != room:
+		return corrupt("spsc", "padding length", n, "padding at offset %d must end at the data region's end (%d)", capacity-room, capacity)
+	}
+	return nil
 }
 
 // Len returns the bytes published and not yet consumed, as read from ring
