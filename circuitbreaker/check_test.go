@@ -7,9 +7,9 @@ import (
 	"testing"
 )
 
-// checker holds the few assertions these tests need. testify cannot be
-// built in this module (go.sum lacks its yaml dependency), so the tests use
-// the standard library; must stops the test at a failure, check goes on.
+// checker holds the few assertions the older tests use, written when
+// testify could not yet be built in this module (gate_test.go uses its
+// require); must stops the test at a failure, check goes on.
 type checker struct{ fatal bool }
 
 var (

@@ -1,6 +1,8 @@
 package circuitbreaker
 
 import (
+	"errors"
+	"runtime"
 	"slices"
 	"sync/atomic"
 	"testing"
@@ -387,4 +389,124 @@ func TestCoreOverload(t *testing.T) {
 	require.Equal(t, uint64(5), k.Aborted[engine.ReasonTimeout])
 	require.Equal(t, uint64(4), k.Committed)
 	require.NoError(t, r.core.Close())
+}
+
+// Operators halt and resume symbols from their own goroutine while a Core
+// with real participant runners trades, and now and then a price leaves
+// its band: whatever the interleaving, the reports agree with the Results
+// (every circuit_breaker abort is in a report's Aborted, every Completed
+// transaction committed, every Aborted one did not), the participants
+// agree with the Results, and nothing stays tracked. Safety only: the
+// interleavings are the scheduler's.
+func TestCoreConcurrentHalts(t *testing.T) {
+	const slots, symbols, n = 64, 4, 2000
+	table, err := engine.InitDecisionTable(make([]byte, engine.DecisionTableSize(slots)), slots)
+	require.NoError(t, err)
+	cfg := DefaultConfig(symbols)
+	cfg.MaxInFlight = slots
+	br, err := New(cfg, table)
+	require.NoError(t, err)
+	for sym := range uint32(symbols) {
+		require.NoError(t, br.SetReference(sym, 10_000))
+	}
+	parts := []*gatePart{{matching: true, state: map[engine.TxID]string{}},
+		{state: map[engine.TxID]string{}}, {state: map[engine.TxID]string{}}}
+	clock := engine.NewMonotonicClock()
+	core, err := engine.New(engine.Config{Table: table, Gate: NewGate(br, nil), Clock: clock, Idle: engine.IdleYield,
+		MaxInFlight: 32, Timeouts: engine.Timeouts{Prepare: 5 * time.Second, PreCommit: 50 * time.Millisecond},
+		DecisionTimeout: 10 * time.Second, Grace: 10 * time.Second},
+		parts[0], parts[1], parts[2])
+	require.NoError(t, err)
+
+	stop, done := make(chan struct{}), make(chan struct{})
+	halted := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 0; ; i++ {
+			scope := SymbolScope(uint32(i % symbols))
+			if i%7 == 6 {
+				scope = MarketScope()
+			}
+			_, _ = br.Halt(scope, clock.Now(), UntilResumed) // ErrAlreadyHalted after a band trip
+			if i == 0 {
+				close(halted)
+			}
+			for range 20 {
+				runtime.Gosched()
+			}
+			_ = br.Resume(scope, clock.Now())
+			select {
+			case <-stop:
+				return
+			default:
+			}
+		}
+	}()
+	<-halted
+
+	results := map[engine.TxID]engine.Result{}
+	cmds := map[engine.TxID]engine.Command{}
+	collect := func() {
+		_, err := core.Poll(func(r *engine.Result) { results[r.Tx] = *r })
+		require.NoError(t, err)
+	}
+	for i := 0; i < n; {
+		cmd := gateOrder(uint32(i%symbols), 10_000+int64(i%9)-4)
+		switch {
+		case i%150 == 149:
+			cmd.Price = 12_000 // outside the band: a trip
+		case i%10 == 9:
+			cmd = engine.Command{Kind: engine.Cancel, Symbol: uint32(i % symbols), Account: 2, OrderID: uint64(i)}
+		}
+		tx, err := core.Send(&cmd)
+		if errors.Is(err, engine.ErrBusy) {
+			collect()
+			continue
+		}
+		require.NoError(t, err)
+		cmds[tx] = cmd
+		i++
+	}
+	for core.InFlight() > 0 || len(results) < len(cmds) {
+		collect()
+	}
+	close(stop)
+	<-done
+	require.NoError(t, core.Close())
+
+	require.Len(t, results, n)
+	inReports := map[engine.TxID]bool{}
+	reps := br.Reports()
+	require.NotEmpty(t, reps)
+	for _, rep := range reps {
+		require.Empty(t, rep.Unresolved, "%v", &rep)
+		for _, tx := range rep.Aborted {
+			require.NotEqual(t, engine.ReasonNone, results[tx].Reason, "tx %d reported aborted by %v", tx, &rep)
+			inReports[tx] = true
+		}
+		for _, tx := range rep.Completed {
+			require.Equal(t, engine.ReasonNone, results[tx].Reason, "tx %d reported completed by %v", tx, &rep)
+		}
+	}
+	reasons := map[engine.Reason]int{}
+	for tx, res := range results {
+		reasons[res.Reason]++
+		if res.Reason == engine.ReasonCircuitBreaker {
+			require.True(t, inReports[tx], "tx %d aborted by the breaker, in no report", tx)
+		}
+		if res.Reason == engine.ReasonHalted {
+			require.NotEqual(t, engine.Cancel, cmds[tx].Kind, "a cancel was halted")
+		}
+		for i, p := range parts {
+			st, ok := p.state[tx]
+			switch {
+			case res.Reason == engine.ReasonNone:
+				require.Equal(t, "committed", st, "tx %d participant %d", tx, i)
+			case ok:
+				require.Equal(t, "aborted", st, "tx %d (%v) participant %d", tx, res.Reason, i)
+			}
+		}
+	}
+	require.Zero(t, br.InFlight())
+	t.Logf("%d reports, results by reason: %v", len(reps), reasons)
 }
