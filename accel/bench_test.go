@@ -8,6 +8,7 @@ import (
 
 	"github.com/HdrHistogram/hdrhistogram-go"
 	"github.com/commitcore/commitcore/engine"
+	"github.com/commitcore/commitcore/ringbuf"
 	"github.com/stretchr/testify/require"
 )
 
@@ -116,4 +117,62 @@ func benchPingPong(b *testing.B, fc fabricCase) {
 	reportLatency(b, h)
 	close(stop)
 	require.NoError(b, <-done)
+}
+
+// BenchmarkCommit3PCShmFabric is one closed-loop 3PC trade (engine.Core's
+// Submit) to a host of three participants served by Serve over a
+// ShmFabric pair in this process; BenchmarkCommit3PCTCP is the same over
+// a TCPFabric pair on loopback. Run them together and quote the TCP figure
+// as a ratio to this one. Participants do nothing (engine.NopParticipant),
+// so the figures are the protocol and the fabric. Everything parks when
+// idle (the default), as it must on a shared two-core machine.
+func BenchmarkCommit3PCShmFabric(b *testing.B) { benchCommit(b, shmCase(engine.DefaultRingCapacity)) }
+
+// BenchmarkCommit3PCTCP: see BenchmarkCommit3PCShmFabric.
+func BenchmarkCommit3PCTCP(b *testing.B) {
+	benchCommit(b, tcpCase(TCPOptions{RingCapacity: engine.DefaultRingCapacity}))
+}
+
+func benchCommit(b *testing.B, fc fabricCase) {
+	part, coord := fc.pair(b)
+	table, err := engine.InitDecisionTable(ringbuf.AlignedBytes(engine.DecisionTableSize(engine.DefaultSlots)), engine.DefaultSlots)
+	require.NoError(b, err)
+	var nodes []*engine.Node
+	for i := range 3 {
+		nd, err := engine.NewNode(engine.NodeConfig{ID: engine.NodeID(i), Matching: i == 0, Participant: &engine.NopParticipant{}, Table: table,
+			DecisionTimeout: 100 * time.Millisecond, CommitTimeout: 100 * time.Millisecond, Grace: time.Second})
+		require.NoError(b, err)
+		nodes = append(nodes, nd)
+	}
+	host, err := engine.NewHost(part.Conn(), engine.NewMonotonicClock(), nodes...)
+	require.NoError(b, err)
+	stop := make(chan struct{})
+	served := make(chan error, 1)
+	go func() { served <- Serve(part, host, stop) }()
+	// Timeouts (here and the nodes') far above any round trip on a loaded
+	// machine: the benchmark measures commits, not aborts.
+	k, err := engine.Dial(engine.Config{Timeouts: engine.Timeouts{Prepare: time.Second, PreCommit: 100 * time.Millisecond}},
+		table, engine.Remote{Conn: coord.Conn(), Nodes: []engine.NodeID{0, 1, 2}})
+	require.NoError(b, err)
+	h := newLatencyHistogram()
+	cmd := order(1)
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		cmd.ClientOrderID = uint64(i)
+		t0 := time.Now()
+		res, err := k.Submit(&cmd)
+		if err != nil {
+			b.Fatal(err)
+		}
+		h.RecordValue(int64(time.Since(t0)))
+		if res.Reason != engine.ReasonNone {
+			b.Fatalf("tx %d: %v", res.Tx, res.Reason)
+		}
+	}
+	b.StopTimer()
+	reportLatency(b, h)
+	close(stop)
+	require.NoError(b, <-served)
 }

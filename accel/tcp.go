@@ -29,7 +29,8 @@ type TCPOptions struct {
 	// violation.
 	MaxRecord int
 	// Heartbeat is how often a side that has sent nothing else sends a
-	// heartbeat frame; 0 means 1 ms.
+	// heartbeat frame, provided its owner has beaten since the last one;
+	// 0 means 1 ms.
 	Heartbeat time.Duration
 	// StaleAfter is how long the peer may stay silent before Alive reports
 	// it not alive; 0 means 20 ms, as for a shared-memory link.
@@ -91,10 +92,13 @@ func (o TCPOptions) withDefaults() (TCPOptions, error) {
 // a reconnection resumes the numbering, records lost in the drop are
 // counted rather than duplicated, and a restarted peer is told apart from
 // a reconnected one. A side that has sent nothing for Heartbeat sends a
-// heartbeat frame; a peer silent for StaleAfter, a closed or reset
-// connection, or a send blocked for WriteTimeout makes Alive false. The
-// active side redials until Close; the passive side accepts the peer's
-// new connection in place of the old.
+// heartbeat frame if its owner has shown life since the last one (called
+// Conn().Beat, as engine.Core does every duty cycle, or Idle, as Serve
+// does), so a stalled coordinator falls silent as it would over shared
+// memory even though its pumps still run; a peer silent for StaleAfter, a
+// closed or reset connection, or a send blocked for WriteTimeout makes
+// Alive false. The active side redials until Close; the passive side
+// accepts the peer's new connection in place of the old.
 //
 // Records in flight when a connection drops are lost, not retransmitted:
 // the protocol already survives lost messages (a full ring drops them
@@ -201,6 +205,8 @@ type tcpEndpoint struct {
 	lostUpTo  atomic.Uint64 // records up to here that are not acked were lost
 	recvd     atomic.Uint64 // sequence number of the last record committed to Rx
 	peerInc   atomic.Uint64 // incarnation recvd belongs to
+	beats     atomic.Uint64 // the owner's signs of life: Conn().Beat, Idle
+	idleCalls uint64        // Idle's, to beat every 8th call
 	ackReq    atomic.Bool   // Flush wants a prompt acknowledgement
 	ackNow    atomic.Bool   // the peer wants one
 	lost      atomic.Uint64
@@ -238,6 +244,7 @@ func newTCPEndpoint(o TCPOptions) (*tcpEndpoint, error) {
 		br:     bufio.NewReaderSize(nil, max(64<<10, frameHeader+o.MaxRecord)),
 	}
 	e.conn.Alive = e.alive
+	e.conn.Beat = e.beat
 	e.idle = ringbuf.SpinPark{Bell: e.conn.Bell, ParkTimeout: idleParkTime}
 	return e, nil
 }
@@ -306,9 +313,15 @@ func TCPStats(ep Endpoint) (Stats, bool) {
 	return Stats{Sent: e.taken.Load(), Acked: e.acked.Load(), Lost: e.lost.Load(), Drops: e.drops.Load()}, true
 }
 
+// beat records that the endpoint's owner lives; the next heartbeat says so.
+func (e *tcpEndpoint) beat() { e.beats.Add(1) }
+
 func (e *tcpEndpoint) Idle(work int) error {
 	if e.closed.Load() {
 		return fmt.Errorf("tcp fabric: idle %s: %w", e.addr, ErrClosed)
+	}
+	if e.idleCalls++; e.idleCalls&7 == 0 { // a locked add per call would slow the spin
+		e.beat()
 	}
 	e.idle.Idle(work)
 	return nil
@@ -676,7 +689,7 @@ func (e *tcpEndpoint) send(s *session) {
 	defer runtime.UnlockOSThread()
 	park := ringbuf.SpinPark{Bell: e.txBell, ParkTimeout: e.opts.Heartbeat / 2}
 	defer park.Reset()
-	lastSend := nanotime()
+	lastSend, beatSent := nanotime(), e.beats.Load()
 	frame := frameHeader + e.opts.MaxRecord
 	take := func(typ uint16, p []byte) {
 		seq := e.taken.Load() + 1
@@ -703,7 +716,9 @@ func (e *tcpEndpoint) send(s *session) {
 		}
 		now := nanotime()
 		ackReq := e.ackReq.Swap(false)
-		if ackReq || e.ackNow.Swap(false) || len(e.wbuf) == 0 && now-lastSend >= int64(e.opts.Heartbeat) {
+		quiet := len(e.wbuf) == 0 && now-lastSend >= int64(e.opts.Heartbeat)
+		if beats := e.beats.Load(); ackReq || e.ackNow.Swap(false) || quiet && beats != beatSent {
+			beatSent = beats
 			var flags uint8
 			if ackReq {
 				flags = flagAckReq

@@ -275,3 +275,31 @@ func TestTCPCoordinatorLost(t *testing.T) {
 	commits := c.checkAgreement(t)
 	t.Logf("%d committed; %d results reported before the loss", commits, len(c.results))
 }
+
+// TestTCPStalledOwnerSuspected: the pumps of an endpoint whose owner has
+// stopped beating (a coordinator stalled in a live process) send no
+// heartbeats, so the peer suspects it as it would over shared memory; once
+// the owner beats again the peer sees it alive.
+func TestTCPStalledOwnerSuspected(t *testing.T) {
+	p, a := tcpCase(TCPOptions{StaleAfter: 30 * time.Millisecond}).pair(t)
+	alive := p.Conn().Alive
+	require.True(t, waitFor(5*time.Second, func() bool { return !alive() }), "an owner that never beats still looks alive")
+	require.True(t, tcpOf(a).connected.Load() && tcpOf(p).connected.Load())
+	beating := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-beating:
+				return
+			case <-time.After(time.Millisecond):
+				a.Conn().Beat()
+			}
+		}
+	}()
+	ok := waitFor(5*time.Second, alive)
+	close(beating)
+	<-done
+	require.True(t, ok, "a beating owner never seen alive")
+}
