@@ -3,7 +3,7 @@ GO ?= go
 FUZZTIME ?= 10s
 SHMDIR ?= /dev/shm
 
-.PHONY: build test bench fuzz lint clean-shm
+.PHONY: build test bench fuzz lint clean-shm soak
 
 build:
 	$(GO) build ./...
@@ -26,6 +26,13 @@ fuzz:
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+
+# The torture run: SOAKRUNS simulator runs, each with its own random fault
+# schedule (SIGKILL and SIGSTOP of any component, price shocks), every one
+# ending with a clean audit. A failing run prints the command that replays it.
+SOAKRUNS ?= 200
+soak:
+	$(GO) test -count=1 -timeout 30m -run '^TestSoak$$' -v ./cmd/exchange-sim -args -xsim.soak=$(SOAKRUNS)
 
 # Removes shared-memory segments left in SHMDIR by runs whose processes died.
 clean-shm:

@@ -13,11 +13,22 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
+// envQuickChild makes the test binary a child that exits right after its
+// last event.
+const envQuickChild = "COMMITCORE_XSIM_TEST_QUICK"
+
 var longRuns = flag.Bool("xsim.long", false, "run the simulator tests with 20× more commands")
 
 // TestMain runs the test binary as a simulator component when the
 // simulator under test starts it as one.
 func TestMain(m *testing.M) {
+	if os.Getenv(envQuickChild) != "" {
+		// A child that says its last words and exits at once.
+		ev := newEventWriter(os.Stdout)
+		ev.send(event{Ev: "ready"})
+		ev.send(event{Ev: "done"})
+		os.Exit(0)
+	}
 	if os.Getenv(envSpec) != "" {
 		os.Exit(run(os.Args[1:], os.Stdout))
 	}
@@ -190,5 +201,22 @@ func TestHelpListsEveryFlag(t *testing.T) {
 		for _, n := range g.names {
 			assert.Contains(t, buf.String(), "-"+n+" ")
 		}
+	}
+}
+
+// TestExitAfterLastEvent is the regression test for a soak failure (seed
+// 1186): a coordinator that said "done" and exited at once was reported as
+// an unexpected exit, because its exit could be handled before its last
+// event. A child's events and its exit now share one channel.
+func TestExitAfterLastEvent(t *testing.T) {
+	t.Setenv(envQuickChild, "1")
+	for range 50 {
+		s, err := newSupervisor(&options{}, spec{}, nil)
+		require.NoError(t, err)
+		c, err := s.spawn("coordinator", spec{})
+		require.NoError(t, err)
+		s.coord = c
+		require.NoError(t, s.loop(nil))
+		assert.True(t, c.expect, "the child's done was not seen before its exit")
 	}
 }

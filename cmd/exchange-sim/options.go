@@ -96,14 +96,14 @@ func parseOptions(args []string, stderr io.Writer) (o options, help bool, err er
 	def := venue.DefaultConfig()
 	o.market = def
 	protocol := fs.String("protocol", "3pc", "commit protocol: 3pc or 2pc")
-	idle := fs.String("idle", defaultIdle().String(), "how idle components wait: spin, yield or park (default follows the core count)")
+	idle := fs.String("idle", defaultIdle().String(), "how idle components wait: spin, yield or park; the default follows the core count")
 	fs.StringVar(&o.mode, "mode", "procs", "procs: coordinator, matching, risk and settlement as separate processes over shm; threads: one process, heap rings")
 	fs.IntVar(&o.batch, "batch", 1, "commands in flight at once (1: one at a time, closed loop)")
 	fs.StringVar(&o.dir, "dir", "/dev/shm", "directory for the shared-memory segments")
 	fs.StringVar(&o.journal, "journal", "", "directory for the coordinator's journal (default: a temporary directory removed at exit)")
 	fs.StringVar(&o.sync, "sync", "none", "journal flush policy: none, batch or interval")
-	fs.DurationVar(&o.prepare, "prepare-timeout", 0, "PREPARE vote timeout (default follows the core count, see README)")
-	fs.DurationVar(&o.precommit, "precommit-timeout", 0, "PRE-COMMIT ack timeout before a retransmit (default follows the core count)")
+	fs.DurationVar(&o.prepare, "prepare-timeout", 0, "PREPARE vote timeout; the default follows the core count (see README)")
+	fs.DurationVar(&o.precommit, "precommit-timeout", 0, "PRE-COMMIT ack timeout before a retransmit; the default follows the core count")
 	orders := fs.Uint64("orders", 100000, "commands to run")
 	fs.IntVar(&o.market.Symbols, "symbols", def.Symbols, "symbols, named SYM0, SYM1, …")
 	fs.IntVar(&o.market.Accounts, "accounts", def.Accounts, "funded trading accounts")
@@ -297,7 +297,7 @@ Usage: exchange-sim [flags]
 			f := fs.Lookup(name)
 			typ, help := flag.UnquoteUsage(f)
 			fmt.Fprintf(w, "  -%s %s\n    \t%s", f.Name, typ, help)
-			if f.DefValue != "" && f.DefValue != "0" && f.DefValue != "false" && f.DefValue != "[]" {
+			if f.DefValue != "" && f.DefValue != "0" && f.DefValue != "0s" && f.DefValue != "false" {
 				fmt.Fprintf(w, " (default %s)", f.DefValue)
 			}
 			fmt.Fprintln(w)

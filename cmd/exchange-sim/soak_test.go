@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"flag"
 	"fmt"
 	"math/rand/v2"
@@ -67,14 +66,32 @@ func TestSoak(t *testing.T) {
 		if code != exitOK || rep == nil {
 			t.Fatalf("seed %d: exit %d; replay with: %s\n%s", seed, code, replay, out)
 		}
-		var buf bytes.Buffer
-		if !t.Run(fmt.Sprint(seed), func(t *testing.T) { requireAudit(t, rep) }) {
-			buf.WriteString(out)
-			t.Fatalf("seed %d: audit failed; replay with: %s\n%s", seed, replay, buf.String())
+		if bad := auditFailures(rep); len(bad) > 0 {
+			t.Fatalf("seed %d: %s; replay with: %s\n%s", seed, strings.Join(bad, ", "), replay, out)
 		}
 		faults += num(t, rep, "faults", "injected")
 		commands += num(t, rep, "commands")
 	}
 	t.Logf("%d runs, %.0f faults injected, %.0f commands, all audits clean, in %v (longest run %v)",
 		*soakRuns, faults, commands, time.Since(start).Round(time.Millisecond), longest.Round(time.Millisecond))
+}
+
+// auditFailures lists what is wrong with a run's report: failed audit
+// checks, lost transactions, commands without exactly one result.
+func auditFailures(rep map[string]any) []string {
+	var bad []string
+	audit, _ := rep["audit"].(map[string]any)
+	if audit == nil {
+		return []string{"no audit in the report"}
+	}
+	for k, v := range audit {
+		if v != true {
+			bad = append(bad, "audit "+k+" failed")
+		}
+	}
+	faults, _ := rep["faults"].(map[string]any)
+	if lost, _ := faults["lost_transactions"].(float64); lost != 0 {
+		bad = append(bad, fmt.Sprintf("%v transactions lost", lost))
+	}
+	return bad
 }

@@ -32,14 +32,13 @@ type child struct {
 	restart bool // a participant restarted after a kill
 }
 
+// childEvent is an event from a child, or its exit: one channel carries
+// both, so that a child's exit is handled after everything it said.
 type childEvent struct {
-	c  *child
-	ev event
-}
-
-type childExit struct {
-	c   *child
-	err error
+	c    *child
+	ev   event
+	exit bool
+	err  error // the exit's
 }
 
 // supervisor runs a procs deployment: it creates the decision table,
@@ -54,7 +53,6 @@ type supervisor struct {
 	kids    map[string]*child
 	coord   *child
 	events  chan childEvent
-	exits   chan childExit
 	stats   map[int]*stats // latest stats of each coordinator incarnation, by pid
 	faults  faultStats
 	sent    uint64
@@ -69,7 +67,7 @@ func newSupervisor(o *options, base spec, ui *progress) (*supervisor, error) {
 		return nil, fmt.Errorf("find own executable to start the components: %w", err)
 	}
 	return &supervisor{o: o, base: base, exe: exe, kids: map[string]*child{},
-		events: make(chan childEvent, 64), exits: make(chan childExit, 8), stats: map[int]*stats{}, ui: ui}, nil
+		events: make(chan childEvent, 64), stats: map[int]*stats{}, ui: ui}, nil
 }
 
 // run runs the whole deployment and returns the merged stats, the live
@@ -165,9 +163,9 @@ func (s *supervisor) spawn(role string, sp spec) (*child, error) {
 				fmt.Fprintf(os.Stderr, "%s: %s\n", role, sc.Bytes())
 				continue
 			}
-			s.events <- childEvent{c, e}
+			s.events <- childEvent{c: c, ev: e}
 		}
-		s.exits <- childExit{c, cmd.Wait()}
+		s.events <- childEvent{c: c, exit: true, err: cmd.Wait()}
 	}()
 	return c, nil
 }
@@ -205,11 +203,12 @@ var (
 func (s *supervisor) step(interrupt <-chan os.Signal, timeout <-chan time.Time) error {
 	select {
 	case e := <-s.events:
-		return s.handle(e.c, e.ev)
-	case x := <-s.exits:
-		x.c.exited = true
-		if !x.c.expect {
-			return fmt.Errorf("%s (pid %d) exited unexpectedly: %v; its output is above", x.c.role, x.c.cmd.Process.Pid, x.err)
+		if !e.exit {
+			return s.handle(e.c, e.ev)
+		}
+		e.c.exited = true
+		if !e.c.expect {
+			return fmt.Errorf("%s (pid %d) exited unexpectedly (%v); its output is above", e.c.role, e.c.cmd.Process.Pid, e.err)
 		}
 		return nil
 	case sig := <-interrupt:
@@ -367,10 +366,8 @@ func (s *supervisor) cleanup() {
 	}
 	for _, c := range s.kids {
 		for !c.exited {
-			select {
-			case x := <-s.exits:
-				x.c.exited = true
-			case <-s.events:
+			if e := <-s.events; e.exit {
+				e.c.exited = true
 			}
 		}
 	}
