@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/commitcore/commitcore/engine"
+	"github.com/commitcore/commitcore/internal/testbook"
+	"github.com/commitcore/commitcore/matching"
 	"github.com/stretchr/testify/require"
 )
 
@@ -19,13 +21,14 @@ type committed struct {
 	out engine.Outcome
 }
 
-// simRun drives a Manager and simBook with random commands, pipelined up to
-// depth deep, committing and aborting in random order.
+// simRun drives a Manager and the real matching engine (through testbook)
+// with random commands, pipelined up to depth deep, committing and aborting
+// in random order.
 type simRun struct {
 	t      *testing.T
 	rng    *rand.Rand
 	m      *Manager
-	book   *simBook
+	book   *testbook.Book
 	cfg    Config
 	tx     engine.TxID
 	now    int64
@@ -40,18 +43,18 @@ type simRun struct {
 func (r *simRun) randomCommand(tx engine.TxID) engine.Command {
 	r.now += r.rng.Int64N(3_000_000)
 	acct := uint32(r.rng.IntN(r.cfg.Accounts))
-	ids := r.book.ids()
+	orders := r.book.Orders()
 	k := r.rng.IntN(100)
 	price := func() int64 { return 80 + r.rng.Int64N(41) }
-	if k < 25 && len(ids) > 0 {
-		o := r.book.orders[ids[r.rng.IntN(len(ids))]]
+	if k < 25 && len(orders) > 0 {
+		o := orders[r.rng.IntN(len(orders))]
 		if r.rng.IntN(10) > 0 {
-			acct = o.acct
+			acct = o.Account
 		}
 		if k < 10 {
-			return engine.Command{Kind: engine.Cancel, Symbol: o.sym, Account: acct, OrderID: o.id, Time: r.now}
+			return engine.Command{Kind: engine.Cancel, Symbol: o.Symbol, Account: acct, OrderID: o.ID, Time: r.now}
 		}
-		return engine.Command{Kind: engine.Replace, Symbol: o.sym, Account: acct, OrderID: o.id, Price: price(), Qty: 1 + r.rng.Int64N(70), Time: r.now}
+		return engine.Command{Kind: engine.Replace, Symbol: o.Symbol, Account: acct, OrderID: o.ID, Price: price(), Qty: 1 + r.rng.Int64N(70), Time: r.now}
 	}
 	types := []engine.OrderType{engine.Limit, engine.Limit, engine.Limit, engine.IOC, engine.FOK, engine.Market}
 	return engine.Command{
@@ -68,7 +71,7 @@ func (r *simRun) submit(cmd engine.Command) {
 		r.no[reason]++
 		return
 	}
-	if _, ok := r.book.prepare(tx, &cmd); !ok {
+	if reason := r.book.Prepare(tx, &cmd); reason != engine.ReasonNone {
 		r.matchNo++
 		r.m.Abort(tx)
 	}
@@ -77,13 +80,12 @@ func (r *simRun) submit(cmd engine.Command) {
 func (r *simRun) resolve(tx engine.TxID, commit bool) {
 	if !commit {
 		r.aborts++
-		r.book.abort(tx)
+		r.book.Abort(tx)
 		r.m.Abort(tx)
 		return
 	}
-	st := r.book.inflight[tx]
-	out, cmd := st.out, st.cmd
-	r.book.commit(tx)
+	st := r.book.Commit(tx)
+	out, cmd := st.Out, st.Cmd
 	r.m.PreCommit(tx, &out)
 	r.m.Commit(tx, &out)
 	if r.record {
@@ -101,11 +103,7 @@ func (r *simRun) resolve(tx engine.TxID, commit bool) {
 }
 
 func (r *simRun) resolveRandom() {
-	var txs []engine.TxID
-	for tx := range r.book.inflight {
-		txs = append(txs, tx)
-	}
-	slices.Sort(txs)
+	txs := r.book.InFlight()
 	r.resolve(txs[r.rng.IntN(len(txs))], r.rng.IntN(8) > 0)
 }
 
@@ -134,7 +132,7 @@ func (r *simRun) check() {
 }
 
 func (r *simRun) drain() {
-	for len(r.book.inflight) > 0 {
+	for r.book.Len() > 0 {
 		r.resolveRandom()
 		r.check()
 	}
@@ -153,7 +151,9 @@ func TestPropertyExposure(t *testing.T) {
 				MaxOrders:       4096, MaxInFlight: 16,
 			}
 			m := newTestManager(t, cfg)
-			r := &simRun{t: t, rng: rng, m: m, book: newSimBook(), cfg: cfg, pos: make([]int64, cfg.Accounts*cfg.Symbols)}
+			book, err := testbook.New(cfg.Symbols, matching.STPMode(seed%2))
+			require.NoError(t, err)
+			r := &simRun{t: t, rng: rng, m: m, book: book, cfg: cfg, pos: make([]int64, cfg.Accounts*cfg.Symbols)}
 			depth := 1 + int(seed)*5
 			var snap bytes.Buffer
 			for step := range *simSteps {
@@ -162,9 +162,9 @@ func TestPropertyExposure(t *testing.T) {
 					require.NoError(t, m.Snapshot(&snap))
 					r.record = true
 				}
-				if len(r.book.inflight) < depth && r.rng.IntN(3) > 0 {
+				if r.book.Len() < depth && r.rng.IntN(3) > 0 {
 					r.submit(r.randomCommand(r.tx + 1))
-				} else if len(r.book.inflight) > 0 {
+				} else if r.book.Len() > 0 {
 					r.resolveRandom()
 				}
 				r.check()
@@ -185,9 +185,8 @@ func TestPropertyExposure(t *testing.T) {
 			require.True(t, bytes.Equal(live.Bytes(), replayed.Bytes()), "replayed manager differs from the live one")
 
 			require.True(t, m.OpenOrders() > 0, "the run left no resting orders to cancel")
-			for _, id := range r.book.ids() {
-				o := r.book.orders[id]
-				r.submit(engine.Command{Kind: engine.Cancel, Symbol: o.sym, Account: o.acct, OrderID: id, Time: r.now})
+			for _, o := range r.book.Orders() {
+				r.submit(engine.Command{Kind: engine.Cancel, Symbol: o.Symbol, Account: o.Account, OrderID: o.ID, Time: r.now})
 				r.resolve(r.tx, true)
 			}
 			r.check()

@@ -47,7 +47,7 @@
 //
 // # Tests
 //
-// The property test drives the participant with a simple pipelined matcher
-// for 20,000 random commands per seed; -sim.steps sets a longer run, e.g.
+// The property test drives the participant with the real matching engine
+// (internal/testbook), pipelined, for 20,000 random commands per seed; -sim.steps sets a longer run, e.g.
 // go test ./settlement -run Property -args -sim.steps=200000.
 package settlement
