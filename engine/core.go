@@ -114,6 +114,12 @@ type Core struct {
 	dropped uint64
 	err     error
 	closed  bool
+
+	// cmd is propose's copy of the command and res Submit's Result:
+	// fields, not locals, because a local passed through the coordinator
+	// (whose Gate is an interface call) escapes, an allocation per call.
+	cmd Command
+	res Result
 }
 
 // New starts a Core whose participants run in this process, on
@@ -276,26 +282,25 @@ func Dial(cfg Config, table *DecisionTable, remotes ...Remote) (*Core, error) {
 // delays the Result until it is back. Results of transactions sent with
 // Send that finish meanwhile wait for Poll.
 func (k *Core) Submit(cmd *Command) (Result, error) {
-	var res Result
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	tx, err := k.propose(cmd, true)
 	if err != nil {
-		return res, err
+		return Result{}, err
 	}
-	k.want, k.got, k.out = tx, false, &res
+	k.want, k.got, k.out = tx, false, &k.res
 	defer func() { k.want, k.out = 0, nil }()
 	k.idle.Reset()
 	for !k.got {
 		n, err := k.doWork()
 		if err != nil {
-			return res, err
+			return Result{}, err
 		}
 		if !k.got {
 			k.idle.Idle(n)
 		}
 	}
-	return res, nil
+	return k.res, nil
 }
 
 // Send starts cmd as a transaction and returns its id without waiting; its
@@ -391,7 +396,8 @@ func (k *Core) propose(cmd *Command, wait bool) (TxID, error) {
 	if cmd == nil {
 		return 0, fmt.Errorf("engine: submit: %w: nil command", ErrMalformed)
 	}
-	c := *cmd
+	k.cmd = *cmd
+	c := &k.cmd
 	if c.Time == 0 {
 		c.Time = time.Now().UnixNano()
 	}
@@ -401,7 +407,7 @@ func (k *Core) propose(cmd *Command, wait bool) (TxID, error) {
 		if k.pending.len()+len(k.co.ready.Results)+k.co.InFlight() >= k.pending.cap() {
 			return 0, fmt.Errorf("%d results wait for Poll: %w", k.pending.len()+len(k.co.ready.Results), ErrBusy)
 		}
-		tx, err := k.co.Propose(k.clock.Now(), &c)
+		tx, err := k.co.Propose(k.clock.Now(), c)
 		if !errors.Is(err, ErrBusy) || !wait {
 			return tx, err
 		}

@@ -24,8 +24,10 @@ import (
 
 // Multi-process tests and benchmarks re-execute the test binary as a child
 // whose role the environment names: "host" serves three participant nodes
-// over a shared-memory link it creates (with the decision table);
-// "coordinator" opens them and submits commands until it is killed.
+// over a shared-memory link it creates (with the decision table), idling
+// as envIdle says ("spin" busy-spins, as the benchmarks want), with
+// participants that record outcomes, or NopParticipants when envParts is
+// "nop"; "coordinator" opens them and submits commands until it is killed.
 const (
 	envRole  = "COMMITCORE_ENGINE_CHILD"
 	envDir   = "COMMITCORE_ENGINE_DIR"
@@ -33,6 +35,7 @@ const (
 	envIdle  = "COMMITCORE_ENGINE_IDLE"
 	envOut   = "COMMITCORE_ENGINE_OUT"
 	envJrnl  = "COMMITCORE_ENGINE_JOURNAL"
+	envParts = "COMMITCORE_ENGINE_PARTICIPANTS"
 	procSlot = 1024
 )
 
@@ -135,10 +138,17 @@ func childHost() error {
 	}
 	defer link.Unlink()
 	defer link.Close()
-	recs := []*recorder{newRecorder(true), newRecorder(false), newRecorder(false)}
+	var recs []*recorder
+	parts := []Participant{&NopParticipant{}, &NopParticipant{}, &NopParticipant{}}
+	if os.Getenv(envParts) != "nop" {
+		recs = []*recorder{newRecorder(true), newRecorder(false), newRecorder(false)}
+		for i, r := range recs {
+			parts[i] = r
+		}
+	}
 	var nodes []*Node
-	for i, r := range recs {
-		nd, err := NewNode(NodeConfig{ID: NodeID(i), Matching: i == 0, Participant: r, Table: table,
+	for i, p := range parts {
+		nd, err := NewNode(NodeConfig{ID: NodeID(i), Matching: i == 0, Participant: p, Table: table,
 			DecisionTimeout: 20 * time.Millisecond, CommitTimeout: 20 * time.Millisecond, Grace: 100 * time.Millisecond})
 		if err != nil {
 			return err
@@ -473,8 +483,14 @@ func TestJournalReaderWhileCoordinatorRuns(t *testing.T) {
 		kind RecordKind
 		tx   TxID
 	}
+	// Read until three passes have seen records: under load the first
+	// transactions may all abort, and aborts at PREPARE are not journaled.
 	seen := []entry{}
-	for pass := 0; pass < 3; pass++ {
+	deadline := time.Now().Add(30 * time.Second)
+	for pass := 0; pass < 3 || len(seen) == 0; pass++ {
+		if time.Now().After(deadline) {
+			t.Fatal("the coordinator journaled nothing in 30s")
+		}
 		recs, errf, c, err := ReadJournal(jpath)
 		require.NoError(t, err)
 		var got []entry
@@ -483,7 +499,6 @@ func TestJournalReaderWhileCoordinatorRuns(t *testing.T) {
 		}
 		require.NoError(t, errf())
 		require.NoError(t, c.Close())
-		require.NotEmpty(t, got, "pass %d", pass)
 		require.GreaterOrEqual(t, len(got), len(seen))
 		require.Equal(t, seen, got[:len(seen):len(seen)], "pass %d changed records an earlier pass read", pass)
 		seen = got
