@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"iter"
 	"sort"
 	"testing"
 	"time"
@@ -81,6 +82,26 @@ func order(id uint64) engine.Command {
 	return engine.Command{Kind: engine.NewOrder, Side: engine.Buy, Type: engine.Limit, Symbol: 1, Account: 2, ClientOrderID: id, Price: 100, Qty: 5}
 }
 
+// memLog is the coordinator's write-ahead log in memory, so a backup
+// coordinator can take over a lost one's transactions.
+type memLog struct{ recs []engine.Record }
+
+func (l *memLog) Append(r *engine.Record) error {
+	l.recs = append(l.recs, *r)
+	return nil
+}
+
+// records yields the log, newest first (what a takeover reads fastest).
+func (l *memLog) records() iter.Seq[*engine.Record] {
+	return func(yield func(*engine.Record) bool) {
+		for i := len(l.recs) - 1; i >= 0; i-- {
+			if !yield(&l.recs[i]) {
+				return
+			}
+		}
+	}
+}
+
 // cluster is a coordinator (engine.Dial over the fabric's active end) and
 // a host of three recorder nodes served over its passive end by Serve,
 // sharing a decision table on the heap: the protocol unchanged, only the
@@ -92,8 +113,11 @@ type cluster struct {
 	part    Endpoint // the participant host's end
 	coord   Endpoint // the coordinator's end
 	core    *engine.Core
+	log     *memLog
+	tm      timing
 	stop    chan struct{}
 	served  chan error
+	running bool
 	results map[engine.TxID]engine.Reason
 }
 
@@ -117,8 +141,8 @@ func newCluster(t *testing.T, fc fabricCase, tm timing) *cluster {
 	const slots = 1024
 	table, err := engine.InitDecisionTable(ringbuf.AlignedBytes(engine.DecisionTableSize(slots)), slots)
 	require.NoError(t, err)
-	c := &cluster{table: table, part: part, coord: coord, stop: make(chan struct{}), served: make(chan error, 1),
-		results: map[engine.TxID]engine.Reason{}}
+	c := &cluster{table: table, part: part, coord: coord, log: &memLog{}, tm: tm,
+		served: make(chan error, 1), results: map[engine.TxID]engine.Reason{}}
 	var nodes []*engine.Node
 	for i := range 3 {
 		r := newRecorder(i == 0)
@@ -130,52 +154,57 @@ func newCluster(t *testing.T, fc fabricCase, tm timing) *cluster {
 	}
 	c.host, err = engine.NewHost(part.Conn(), engine.NewMonotonicClock(), nodes...)
 	require.NoError(t, err)
-	go func() { c.served <- Serve(part, c.host, c.stop) }()
+	c.serve()
 	t.Cleanup(c.halt)
-	c.core, err = engine.Dial(engine.Config{Timeouts: tm.coord, Idle: engine.IdleYield, MaxInFlight: 64}, table,
+	c.core, err = engine.Dial(engine.Config{Timeouts: tm.coord, Idle: engine.IdleYield, MaxInFlight: 64, Log: c.log}, table,
 		engine.Remote{Conn: coord.Conn(), Nodes: []engine.NodeID{0, 1, 2}})
 	require.NoError(t, err)
 	return c
 }
 
-// pendingAtHost stops the host, counts the transactions some participant
-// holds prepared and unfinished, and serves on again: a look at the
-// participants' state without racing their thread.
-func (c *cluster) pendingAtHost(t *testing.T) int {
-	c.hostErr(t)
-	pending := 0
-	for _, r := range c.recs {
-		for tx := range r.prepared {
-			if r.ended[tx] == 0 {
-				pending++
-			}
-		}
+// takeover starts a backup coordinator of the next epoch over coord, a
+// new endpoint to the participant host, with the lost coordinator's log,
+// and polls until it has finished every transaction it found in flight.
+func (c *cluster) takeover(t *testing.T, coord Endpoint) {
+	var err error
+	c.coord = coord
+	c.core, err = engine.Dial(engine.Config{Timeouts: c.tm.coord, Idle: engine.IdleYield, MaxInFlight: 64,
+		Log: c.log, Records: c.log.records()}, c.table, engine.Remote{Conn: coord.Conn(), Nodes: []engine.NodeID{0, 1, 2}})
+	require.NoError(t, err)
+	deadline := time.Now().Add(30 * time.Second)
+	for c.core.InFlight() > 0 {
+		_, err := c.core.Poll(func(r *engine.Result) { c.results[r.Tx] = r.Reason })
+		require.NoError(t, err)
+		require.True(t, time.Now().Before(deadline), "%d transactions still in flight after takeover", c.core.InFlight())
 	}
-	<-c.served
+}
+
+// serve starts (again) the participant host's serve loop.
+func (c *cluster) serve() {
 	c.stop = make(chan struct{})
+	c.running = true
 	go func() { c.served <- Serve(c.part, c.host, c.stop) }()
-	return pending
 }
 
-// halt stops the participant host (once) and returns Serve's error.
-func (c *cluster) halt() {
-	select {
-	case <-c.stop:
-	default:
-		close(c.stop)
+// stopHost stops the serve loop, if it runs, and returns its error.
+func (c *cluster) stopHost() error {
+	if !c.running {
+		return nil
 	}
-}
-
-func (c *cluster) hostErr(t *testing.T) {
-	c.halt()
+	c.running = false
+	close(c.stop)
 	select {
 	case err := <-c.served:
-		require.NoError(t, err)
-		c.served <- nil
+		return err
 	case <-time.After(10 * time.Second):
-		t.Fatal("host did not stop")
+		return errors.New("host did not stop")
 	}
 }
+
+// halt stops the host at the end of a test, before the endpoints close.
+func (c *cluster) halt() { c.stopHost() }
+
+func (c *cluster) hostErr(t *testing.T) { require.NoError(t, c.stopHost()) }
 
 // run sends n commands, calling before(i) ahead of the i-th, and then
 // polls until nothing is in flight.
@@ -202,15 +231,23 @@ func (c *cluster) run(t *testing.T, n int, before func(i int)) {
 	}
 }
 
-// checkAgreement stops the host and checks the oracles: no transaction
-// committed at one participant and aborted at another, none left prepared,
-// every commit at all three and reported committed, nothing reported
-// committed that a participant aborted. It returns the number committed.
+// checkAgreement stops the host and checks the oracles (see agreement).
+// It returns the number of transactions committed.
 func (c *cluster) checkAgreement(t *testing.T) int {
 	t.Helper()
 	c.hostErr(t)
+	return agreement(t, c.recs, c.results)
+}
+
+// agreement checks the oracles over what the recorders saw and the
+// coordinator reported: no transaction committed at one participant and
+// aborted at another, none left prepared, every commit at every
+// participant and reported committed if reported at all, nothing reported
+// committed that no participant prepared. It returns the number committed.
+func agreement(t *testing.T, recs []*recorder, results map[engine.TxID]engine.Reason) int {
+	t.Helper()
 	txs := map[engine.TxID]bool{}
-	for _, r := range c.recs {
+	for _, r := range recs {
 		for tx := range r.prepared {
 			txs[tx] = true
 		}
@@ -222,9 +259,9 @@ func (c *cluster) checkAgreement(t *testing.T) int {
 	sort.Slice(sorted, func(a, b int) bool { return sorted[a] < sorted[b] })
 	commits := 0
 	for _, tx := range sorted {
-		var got [3]byte
+		got := make([]byte, len(recs))
 		cs, as := 0, 0
-		for i, r := range c.recs {
+		for i, r := range recs {
 			got[i] = r.ended[tx]
 			switch {
 			case got[i] == 'C':
@@ -238,13 +275,13 @@ func (c *cluster) checkAgreement(t *testing.T) int {
 		require.False(t, cs > 0 && as > 0, "split decision: tx %d %q", tx, got)
 		if cs > 0 {
 			commits++
-			require.Equal(t, 3, cs, "tx %d committed at %d of 3", tx, cs)
+			require.Equal(t, len(recs), cs, "tx %d committed at %d of %d", tx, cs, len(recs))
 		}
-		if reason, ok := c.results[tx]; ok {
+		if reason, ok := results[tx]; ok {
 			require.Equal(t, reason == engine.ReasonNone, cs > 0, "tx %d reported %v, participants %q", tx, reason, got)
 		}
 	}
-	for tx, reason := range c.results {
+	for tx, reason := range results {
 		if reason == engine.ReasonNone && !txs[tx] {
 			t.Errorf("tx %d reported committed, never prepared", tx)
 		}

@@ -251,9 +251,13 @@ func TestTCPSlowPeer(t *testing.T) {
 }
 
 // TestTCPCoordinatorLost drops the coordinator's end for good with
-// transactions in flight: the participants see the connection gone (Alive
-// false), terminate every transaction by the protocol's rules (UNDECIDED
-// aborts by CAS on the decision table, PRE-COMMITTED commits) and agree.
+// transactions in flight. The participants see the connection gone (Alive
+// false) and terminate by the protocol's rules: UNDECIDED transactions
+// abort by CAS on the decision table, PRE-COMMITTED ones commit; those the
+// lost coordinator had decided COMMIT without sending PRE-COMMIT wait, as
+// they must, for a coordinator with the Outcome. A backup of the next
+// epoch dials in over a new connection with the lost one's log and
+// finishes them. The participants agree on everything and hold nothing.
 func TestTCPCoordinatorLost(t *testing.T) {
 	c := tcpCluster(t)
 	c.run(t, 200, nil)
@@ -265,15 +269,29 @@ func TestTCPCoordinatorLost(t *testing.T) {
 		_, err := c.core.Poll(func(r *engine.Result) { c.results[r.Tx] = r.Reason })
 		require.NoError(t, err)
 	}
-	require.Positive(t, c.core.InFlight(), "nothing in flight to terminate")
-	require.NoError(t, c.coord.Close())
-	// The Core is abandoned: a crashed coordinator. Its results so far
-	// stand; what it left in flight is the participants' to finish.
-	c.core = nil
-	require.True(t, waitFor(10*time.Second, func() bool { return c.pendingAtHost(t) == 0 }),
-		"participants never finished what the lost coordinator left")
+	inflight := c.core.InFlight()
+	require.Positive(t, inflight, "nothing in flight to terminate")
+	require.NoError(t, c.coord.Close()) // the Core is abandoned: a lost coordinator
+	onOwn := func() bool {              // all that is left waits for a COMMIT's Outcome
+		c.hostErr(t)
+		defer c.serve()
+		for _, r := range c.recs {
+			for tx := range r.prepared {
+				if d, _, err := c.table.Lookup(tx); r.ended[tx] == 0 && (err != nil || d != engine.Commit) {
+					return false
+				}
+			}
+		}
+		return true
+	}
+	require.True(t, waitFor(10*time.Second, onOwn), "participants did not terminate what they could on their own")
+	waiting := pending(c.recs)
+	backup, err := (&TCPFabric{}).Dial(c.part.Addr())
+	require.NoError(t, err)
+	t.Cleanup(func() { backup.Close() })
+	c.takeover(t, backup)
 	commits := c.checkAgreement(t)
-	t.Logf("%d committed; %d results reported before the loss", commits, len(c.results))
+	t.Logf("%d in flight at the loss; %d left waiting for a COMMIT's Outcome until the backup; %d committed in all", inflight, waiting, commits)
 }
 
 // TestTCPStalledOwnerSuspected: the pumps of an endpoint whose owner has
