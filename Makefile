@@ -3,7 +3,7 @@ GO ?= go
 FUZZTIME ?= 10s
 SHMDIR ?= /dev/shm
 
-.PHONY: build test bench fuzz lint clean-shm soak
+.PHONY: build test bench bench-short bench-go fuzz lint clean-shm soak
 
 build:
 	$(GO) build ./...
@@ -11,7 +11,17 @@ build:
 test:
 	$(GO) test -race ./...
 
+# The latency report (bench/): open-loop sweeps, side-by-side rows, .hgrm
+# files and SVG plots into BENCHOUT, markdown on stdout. bench-short is the
+# under-a-minute variant; bench-go runs every package's Go benchmarks.
+BENCHOUT ?= bench/out
 bench:
+	$(GO) run ./bench/cmd/report -out $(BENCHOUT)
+
+bench-short:
+	$(GO) run ./bench/cmd/report -short -out $(BENCHOUT)
+
+bench-go:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
 # Runs every fuzz target for FUZZTIME each (go test accepts one -fuzz target per run).

@@ -1,0 +1,510 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	"github.com/commitcore/commitcore/engine"
+	"github.com/commitcore/commitcore/internal/venue"
+)
+
+// Plan is what a report measures and for how long.
+type Plan struct {
+	// Out is the directory the .hgrm files, the plots and report.md go to.
+	Out string
+	// Sim is the exchange-sim binary for the processes rows; empty skips
+	// them (and says so in the report).
+	Sim string
+	// Market is the venue the participants run and the flow trades.
+	Market venue.Config
+	// StepFor is each measured run's length at its offered rate; WarmFor
+	// the unrecorded warm-up before it.
+	StepFor, WarmFor time.Duration
+	// MaxRate is the sweeps' last offered rate unless they saturate first.
+	MaxRate float64
+	// CompareRate is the offered rate of the side-by-side comparison.
+	CompareRate float64
+	// Reps is how many times each in-process comparison configuration
+	// runs, interleaved with the others so that the machine's drift hits
+	// them all alike; the repetitions' histograms are merged.
+	Reps int
+	// ProcsOrders caps a processes run's commands (the simulator has no
+	// warm-up, so it runs whole).
+	ProcsOrders int
+	// HiccupFor and HiccupSpin are the idle-system measure's sleeping and
+	// spinning durations.
+	HiccupFor, HiccupSpin time.Duration
+	// Short marks the quick variant in the report's header.
+	Short bool
+}
+
+// FullPlan is `make bench`: every table, distribution and plot in a few
+// minutes on a two-core machine.
+func FullPlan(out string) Plan {
+	return Plan{Out: out, Market: venue.DefaultConfig(), StepFor: time.Second, WarmFor: 250 * time.Millisecond,
+		MaxRate: 16_000_000, CompareRate: 100_000, Reps: 3, ProcsOrders: 400_000,
+		HiccupFor: 2 * time.Second, HiccupSpin: 250 * time.Millisecond}
+}
+
+// ShortPlan is the quick variant (under a minute): the same rows with
+// runs a tenth as long.
+func ShortPlan(out string) Plan {
+	return Plan{Out: out, Market: venue.DefaultConfig(), StepFor: 100 * time.Millisecond, WarmFor: 50 * time.Millisecond,
+		MaxRate: 16_000_000, CompareRate: 100_000, Reps: 1, ProcsOrders: 20_000,
+		HiccupFor: 300 * time.Millisecond, HiccupSpin: 50 * time.Millisecond, Short: true}
+}
+
+// Comparison lists the side-by-side configurations: each one differs from
+// the first (3PC, threads, spin-then-park, batch 64) in one respect.
+func Comparison() []Config {
+	base := Config{Deploy: Threads, Mode: engine.ThreePhase, Idle: engine.IdlePark, Batch: 64}
+	with := func(f func(*Config)) Config { c := base; f(&c); return c }
+	return []Config{
+		base,
+		with(func(c *Config) { c.Mode = engine.TwoPhase }),
+		with(func(c *Config) { c.Batch = 8 }),
+		with(func(c *Config) { c.Batch = 1 }),
+		with(func(c *Config) { c.Idle = engine.IdleSpin }),
+		with(func(c *Config) { c.Mode, c.Idle = engine.TwoPhase, engine.IdleSpin }),
+		with(func(c *Config) { c.Deploy = ShmFabric }),
+		with(func(c *Config) { c.Deploy = TCPFabric }),
+		with(func(c *Config) { c.Deploy = Procs }),
+		with(func(c *Config) { c.Deploy, c.Mode = Procs, engine.TwoPhase }),
+		with(func(c *Config) { c.Deploy, c.Batch = Procs, 1 }),
+		with(func(c *Config) { c.Deploy, c.Idle = Procs, engine.IdleSpin }),
+	}
+}
+
+// Report is what Plan.Run measured.
+type Report struct {
+	Plan Plan
+	// Sweeps are the fixed-rate sweeps by configuration name.
+	Sweeps []SweepResult
+	// Compare are the side-by-side rows at Plan.CompareRate.
+	Compare []Row
+	// Hiccups is the idle-system measure.
+	Hiccups *Hiccups
+	// Markdown is the report as printed.
+	Markdown string
+}
+
+// SweepResult is one configuration's sweep.
+type SweepResult struct {
+	Config Config
+	Rows   []Row
+	// Sustained is the highest offered rate kept up with; Peak the most
+	// commands per second finished at any rate.
+	Sustained, Peak float64
+}
+
+// sweepConfigs are the configurations swept over rates: the full core
+// batched in threads (3PC and 2PC at 64, 3PC at 512 too) and in
+// processes, and unbatched.
+func sweepConfigs() []Config {
+	return []Config{
+		{Deploy: Threads, Mode: engine.ThreePhase, Idle: engine.IdlePark, Batch: 64},
+		{Deploy: Threads, Mode: engine.TwoPhase, Idle: engine.IdlePark, Batch: 64},
+		{Deploy: Threads, Mode: engine.ThreePhase, Idle: engine.IdlePark, Batch: 512},
+		{Deploy: Threads, Mode: engine.ThreePhase, Idle: engine.IdlePark, Batch: 1},
+		{Deploy: Procs, Mode: engine.ThreePhase, Idle: engine.IdlePark, Batch: 64},
+	}
+}
+
+// runner measures configurations one run at a time in this process.
+type runner struct {
+	plan Plan
+	dir  string // scratch: journals
+	seq  int
+}
+
+func (rn *runner) load(c Config, rate float64) Load {
+	n := max(int(rate*rn.plan.StepFor.Seconds()), 1000)
+	w := int(rate * rn.plan.WarmFor.Seconds())
+	budget := rn.plan.StepFor + rn.plan.WarmFor
+	return Load{Rate: rate, Commands: n, Warmup: w, Batch: c.Batch, Deadline: 2*budget + time.Second}
+}
+
+// inProcess runs c at rate in this process.
+func (rn *runner) inProcess(c Config, rate float64) (*Run, error) {
+	rn.seq++
+	rg, err := newRig(c, rn.plan.Market, rn.dir, rn.seq)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", c.Name(), err)
+	}
+	runtime.GC()
+	d := &Driver{Clock: engine.NewMonotonicClock(), Idle: driverIdle(c.Idle)}
+	run, err := d.Run(rg.core, venue.NewFlow(rn.plan.Market), rn.load(c, rate))
+	cerr := rg.close()
+	if err = errors.Join(err, cerr); err != nil {
+		return nil, fmt.Errorf("%s at %s/s: %w", c.Name(), FormatRate(rate), err)
+	}
+	return run, nil
+}
+
+// procs runs c at rate with the simulator.
+func (rn *runner) procs(ctx context.Context, c Config, rate float64, file string) (Row, error) {
+	n := min(max(int(rate*rn.plan.StepFor.Seconds()), 1000), rn.plan.ProcsOrders)
+	return RunProcs(ctx, rn.plan.Sim, c, rate, n, filepath.Join(rn.plan.Out, file))
+}
+
+// Run measures the plan, writes the files into Out and the markdown
+// report to w.
+func (p Plan) Run(ctx context.Context, w io.Writer) (*Report, error) {
+	if err := os.MkdirAll(p.Out, 0o755); err != nil {
+		return nil, fmt.Errorf("bench: %w", err)
+	}
+	scratch, err := os.MkdirTemp("", "commitcore-bench-")
+	if err != nil {
+		return nil, fmt.Errorf("bench: %w", err)
+	}
+	defer os.RemoveAll(scratch)
+	rn := &runner{plan: p, dir: scratch}
+	rep := &Report{Plan: p}
+	load0 := loadAverage()
+	start := time.Now()
+
+	rep.Hiccups = MeasureHiccups(p.HiccupFor, time.Millisecond, p.HiccupSpin)
+
+	for _, c := range sweepConfigs() {
+		if c.Deploy == Procs && p.Sim == "" {
+			continue
+		}
+		sr, err := rn.sweep(ctx, c)
+		if err != nil {
+			return nil, err
+		}
+		rep.Sweeps = append(rep.Sweeps, sr)
+	}
+	if rep.Compare, err = rn.compare(ctx); err != nil {
+		return nil, err
+	}
+	elapsed := time.Since(start)
+	for _, r := range rep.Compare {
+		if err := writeHgrmFile(filepath.Join(p.Out, r.Name+".hgrm"), r); err != nil {
+			return nil, err
+		}
+	}
+	var md bytes.Buffer
+	if err := rep.write(&md, load0, elapsed); err != nil {
+		return nil, err
+	}
+	rep.Markdown = md.String()
+	if err := os.WriteFile(filepath.Join(p.Out, "report.md"), md.Bytes(), 0o644); err != nil {
+		return nil, fmt.Errorf("bench: %w", err)
+	}
+	if err := rep.plots(); err != nil {
+		return nil, err
+	}
+	_, err = io.WriteString(w, rep.Markdown)
+	return rep, err
+}
+
+func (rn *runner) sweep(ctx context.Context, c Config) (SweepResult, error) {
+	sr := SweepResult{Config: c}
+	if c.Deploy == Procs {
+		// The simulator reports rows, not Runs: the same rule on its figures.
+		for _, rate := range Rates(rn.plan.MaxRate) {
+			file := fmt.Sprintf("%s-r%s.hgrm", c.Name(), FormatRate(rate))
+			row, err := rn.procs(ctx, c, rate, file)
+			if err != nil {
+				return sr, err
+			}
+			row.Saturated = row.Achieved < DefaultSaturation.MinRatio*rate || time.Duration(row.E2E.P50) > DefaultSaturation.MaxMedian
+			sr.Rows = append(sr.Rows, row)
+			sr.Peak = max(sr.Peak, row.Achieved)
+			if row.Saturated {
+				break
+			}
+			sr.Sustained = rate
+		}
+		return sr, nil
+	}
+	steps, err := Sweep(Rates(rn.plan.MaxRate), func(rate float64) (*Run, error) { return rn.inProcess(c, rate) }, DefaultSaturation)
+	if err != nil {
+		return sr, err
+	}
+	sr.Sustained, sr.Peak = Capacity(steps)
+	for _, s := range steps {
+		row := RowOf(c.Name(), s.Run)
+		row.Saturated, row.Note = s.Saturated, s.Why
+		sr.Rows = append(sr.Rows, row)
+		if err := writeHgrmFile(filepath.Join(rn.plan.Out, fmt.Sprintf("%s-r%s.hgrm", c.Name(), FormatRate(row.Rate))), row); err != nil {
+			return sr, err
+		}
+	}
+	return sr, nil
+}
+
+// compare runs the side-by-side configurations at CompareRate: the
+// in-process ones Reps times round robin, merged; then the processes ones.
+func (rn *runner) compare(ctx context.Context) ([]Row, error) {
+	cs := Comparison()
+	runs := make([]*Run, len(cs))
+	for range rn.plan.Reps {
+		for i, c := range cs {
+			if c.Deploy == Procs {
+				continue
+			}
+			run, err := rn.inProcess(c, rn.plan.CompareRate)
+			if err != nil {
+				return nil, err
+			}
+			if runs[i] == nil {
+				runs[i] = run
+				continue
+			}
+			mergeRun(runs[i], run)
+		}
+	}
+	var rows []Row
+	for i, c := range cs {
+		if c.Deploy == Procs {
+			if rn.plan.Sim == "" {
+				continue
+			}
+			row, err := rn.procs(ctx, c, rn.plan.CompareRate, c.Name()+".hgrm")
+			if err != nil {
+				return nil, err
+			}
+			row.Saturated, row.Note = simSaturated(row)
+			rows = append(rows, row)
+			continue
+		}
+		row := RowOf(c.Name(), runs[i])
+		row.Saturated, row.Note = DefaultSaturation.Check(runs[i])
+		if rn.plan.Reps > 1 {
+			row.Note = strings.TrimPrefix(row.Note+fmt.Sprintf("; %d runs merged", rn.plan.Reps), "; ")
+		}
+		rows = append(rows, row)
+	}
+	return rows, nil
+}
+
+func simSaturated(r Row) (bool, string) {
+	switch {
+	case r.Achieved < DefaultSaturation.MinRatio*r.Rate:
+		return true, fmt.Sprintf("achieved %.0f%% of the offered rate", 100*r.Achieved/r.Rate)
+	case time.Duration(r.E2E.P50) > DefaultSaturation.MaxMedian:
+		return true, fmt.Sprintf("median %s > %s", FormatNanos(r.E2E.P50), FormatNanos(int64(DefaultSaturation.MaxMedian)))
+	}
+	return false, ""
+}
+
+// mergeRun adds b's measurements to a: histograms and counts merge, and
+// the elapsed times add, so throughput stays done over time spent.
+func mergeRun(a, b *Run) {
+	a.Rec.Merge(b.Rec)
+	a.Sent += b.Sent
+	a.Done += b.Done
+	a.Elapsed += b.Elapsed
+	a.Mallocs += b.Mallocs
+	a.GCs += b.GCs
+	a.Truncated = a.Truncated || b.Truncated
+	a.Load.Commands += b.Load.Commands
+}
+
+func writeHgrmFile(path string, r Row) error {
+	if r.Hist == nil {
+		return nil // the simulator wrote its own
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("bench: %w", err)
+	}
+	if err := errors.Join(WriteHgrm(f, r.Hist), f.Close()); err != nil {
+		return fmt.Errorf("bench: write %s: %w", path, err)
+	}
+	return nil
+}
+
+func (rep *Report) plots() error {
+	var cmp []Series
+	for _, r := range rep.Compare {
+		cmp = append(cmp, Series{Name: r.Name, Points: r.Points})
+	}
+	if err := writePlotFile(filepath.Join(rep.Plan.Out, "percentiles.svg"),
+		fmt.Sprintf("commitcore end-to-end latency at %s commands/s, open loop, CO corrected", FormatRate(rep.Plan.CompareRate)), cmp); err != nil {
+		return err
+	}
+	var sw []Series
+	for _, s := range rep.Sweeps {
+		for _, r := range s.Rows {
+			if s.Config.Deploy == Threads && s.Config.Mode == engine.ThreePhase && s.Config.Batch > 1 {
+				sw = append(sw, Series{Name: FormatRate(r.Rate) + "/s" + map[bool]string{true: " (saturated)"}[r.Saturated], Points: r.Points})
+			}
+		}
+	}
+	if len(sw) == 0 {
+		return nil
+	}
+	return writePlotFile(filepath.Join(rep.Plan.Out, "sweep.svg"), "threads, 3PC, batch 64: end-to-end latency by offered rate", sw)
+}
+
+func writePlotFile(path, title string, s []Series) error {
+	if len(s) == 0 {
+		return nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("bench: %w", err)
+	}
+	if err := errors.Join(WritePlot(f, title, s), f.Close()); err != nil {
+		return fmt.Errorf("bench: write %s: %w", path, err)
+	}
+	return nil
+}
+
+// loadAverage returns /proc/loadavg's first three fields, or "unknown".
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown"
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "unknown"
+	}
+	return strings.Join(f[:3], " ")
+}
+
+// cpuModel returns the first "model name" of /proc/cpuinfo.
+func cpuModel() string {
+	b, err := os.ReadFile("/proc/cpuinfo")
+	if err != nil {
+		return "unknown"
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if k, v, ok := strings.Cut(l, ":"); ok && strings.TrimSpace(k) == "model name" {
+			return strings.TrimSpace(v)
+		}
+	}
+	return "unknown"
+}
+
+func envOr(k, def string) string {
+	if v := os.Getenv(k); v != "" {
+		return v
+	}
+	return def
+}
+
+func (rep *Report) write(w io.Writer, load0 string, elapsed time.Duration) error {
+	p := rep.Plan
+	var b strings.Builder
+	variant := "full"
+	if p.Short {
+		variant = "short"
+	}
+	to := Timeouts()
+	fmt.Fprintf(&b, "# commitcore latency report (%s)\n\n", variant)
+	fmt.Fprintf(&b, "Machine: %d CPUs (%s), GOMAXPROCS %d, %s %s/%s. Load average at start %s, at end %s: the machine is shared, so these figures include other tenants' noise.\n\n",
+		runtime.NumCPU(), cpuModel(), runtime.GOMAXPROCS(0), runtime.Version(), runtime.GOOS, runtime.GOARCH, load0, loadAverage())
+	fmt.Fprintf(&b, "Runtime: GOGC=%s, GOMEMLIMIT=%s (effective limit %d bytes); runtime.GC() before every run. Timeouts: PREPARE %s, PRE-COMMIT %s.\n\n",
+		envOr("GOGC", "100 (unset)"), envOr("GOMEMLIMIT", "unset"), debug.SetMemoryLimit(-1), to.Prepare, to.PreCommit)
+	fmt.Fprintf(&b, "Method: open loop at a fixed rate, %s measured after %s of warm-up per run; latency from each command's intended send time (coordinated omission corrected), HdrHistogram 3 significant figures. The order flow is the venue's exchange-core-style mix over %d symbols and %d accounts; the participants are the real matching, risk and settlement with a journal (no flush). A rate is *saturated* when under %.0f%% of it gets done, its median passes %s, or its run hits the deadline. Whole report: %s.\n\n",
+		p.StepFor, p.WarmFor, p.Market.Symbols, p.Market.Accounts, 100*DefaultSaturation.MinRatio, FormatNanos(int64(DefaultSaturation.MaxMedian)), elapsed.Round(time.Second))
+
+	h := rep.Hiccups
+	fmt.Fprintf(&b, "## Hiccups of the idle system\n\n")
+	fmt.Fprintf(&b, "| measure | p50 | p99 | p99.9 | max |\n|---|--:|--:|--:|--:|\n")
+	fmt.Fprintf(&b, "| sleep %s, late by (jHiccup-style) | %s | %s | %s | %s |\n", h.Interval,
+		FormatNanos(h.Sleep.ValueAtQuantile(50)), FormatNanos(h.Sleep.ValueAtQuantile(99)), FormatNanos(h.Sleep.ValueAtQuantile(99.9)), FormatNanos(h.Sleep.Max()))
+	fmt.Fprintf(&b, "| spinning thread, gap between clock reads (%s) | %s | %s | %s | %s |\n\n", h.SpinFor,
+		FormatNanos(h.Spin.ValueAtQuantile(50)), FormatNanos(h.Spin.ValueAtQuantile(99)), FormatNanos(h.Spin.ValueAtQuantile(99.9)), FormatNanos(h.Spin.Max()))
+	n, longest := GCPauses()
+	fmt.Fprintf(&b, "Go GC stop-the-world pauses in the whole report: %d, longest ≤ %s.\n\n", n, FormatNanos(int64(longest)))
+
+	for _, s := range rep.Sweeps {
+		fmt.Fprintf(&b, "## Sweep: %s\n\n", s.Config.Name())
+		if err := WriteTable(&b, s.Rows); err != nil {
+			return err
+		}
+		fmt.Fprintf(&b, "\nSustained: %s commands/s offered and kept up with; peak finished: %s commands/s.\n\n", FormatRate(s.Sustained), FormatRate(s.Peak))
+	}
+	fmt.Fprintf(&b, "## Side by side at %s commands/s\n\n", FormatRate(p.CompareRate))
+	if err := WriteTable(&b, rep.Compare); err != nil {
+		return err
+	}
+	b.WriteString("\nNot measured: a unix-socket fabric row; accel offers shared memory and TCP fabrics only.\n")
+	if p.Sim == "" {
+		b.WriteString("Not measured: the processes rows (no exchange-sim binary given).\n")
+	}
+	b.WriteString("\n")
+	rep.summary(&b)
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// summary writes the headline figures: capacity, p99 at 100k/s and 1M/s,
+// the 3PC/2PC ratios and whether the hot path allocated.
+func (rep *Report) summary(b *strings.Builder) {
+	b.WriteString("## Headline\n\n")
+	find := func(mode engine.Mode, batch int) *SweepResult {
+		for i := range rep.Sweeps {
+			c := rep.Sweeps[i].Config
+			if c.Deploy == Threads && c.Mode == mode && c.Batch == batch {
+				return &rep.Sweeps[i]
+			}
+		}
+		return nil
+	}
+	at := func(s *SweepResult, rate float64) *Row {
+		if s == nil {
+			return nil
+		}
+		for i := range s.Rows {
+			if s.Rows[i].Rate == rate {
+				return &s.Rows[i]
+			}
+		}
+		return nil
+	}
+	three, two := find(engine.ThreePhase, 64), find(engine.TwoPhase, 64)
+	if three != nil {
+		fmt.Fprintf(b, "- Saturation, threads 3PC batch 64: kept up with %s/s offered; peak %s commands/s finished.\n", FormatRate(three.Sustained), FormatRate(three.Peak))
+	}
+	for _, rate := range []float64{100_000, 1_000_000} {
+		if r := at(three, rate); r != nil {
+			sat := ""
+			if r.Saturated {
+				sat = " (saturated)"
+			}
+			fmt.Fprintf(b, "- p99 at %s/s, threads 3PC batch 64: %s (p50 %s, p99.99 %s)%s.\n", FormatRate(rate), FormatNanos(r.E2E.P99), FormatNanos(r.E2E.P50), FormatNanos(r.E2E.P9999), sat)
+		} else {
+			fmt.Fprintf(b, "- %s/s: not reached by the threads 3PC batch 64 sweep.\n", FormatRate(rate))
+		}
+	}
+	if three != nil && two != nil && two.Peak > 0 {
+		fmt.Fprintf(b, "- 3PC/2PC peak throughput: %.2f (%s vs %s commands/s).\n", three.Peak/two.Peak, FormatRate(three.Peak), FormatRate(two.Peak))
+	}
+	var c3, c2 *Row
+	for i := range rep.Compare {
+		switch rep.Compare[i].Name {
+		case Comparison()[0].Name():
+			c3 = &rep.Compare[i]
+		case Comparison()[1].Name():
+			c2 = &rep.Compare[i]
+		}
+	}
+	if c3 != nil && c2 != nil && c2.E2E.P50 > 0 && c2.E2E.P99 > 0 {
+		fmt.Fprintf(b, "- 3PC/2PC at %s/s, threads batch 64: p50 %.2f× (%s vs %s), p99 %.2f× (%s vs %s).\n", FormatRate(rep.Plan.CompareRate),
+			float64(c3.E2E.P50)/float64(c2.E2E.P50), FormatNanos(c3.E2E.P50), FormatNanos(c2.E2E.P50),
+			float64(c3.E2E.P99)/float64(c2.E2E.P99), FormatNanos(c3.E2E.P99), FormatNanos(c2.E2E.P99))
+	}
+	for _, r := range rep.Compare {
+		if r.AllocsPerCmd >= 0 {
+			fmt.Fprintf(b, "- Heap allocations per command in the measured window, %s: %s (%d GCs); the count is the whole process's, the order-flow generator included.\n", r.Name, formatAllocs(r.AllocsPerCmd), r.GCs)
+			break
+		}
+	}
+	b.WriteString("\n")
+}
