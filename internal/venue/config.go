@@ -63,9 +63,9 @@ type Config struct {
 	MakerFeeBps int64
 	TakerFeeBps int64
 	// Limits are every account's risk limits (a zero field is no limit, as
-	// in risk.Limits). The Flow's virtual clock gives each account about
-	// 10⁶/Accounts commands a second: an OrdersPerSecond below that
-	// rejects many of them.
+	// in risk.Limits). The Flow's virtual clock gives each account 1,000
+	// commands a second on average: an OrdersPerSecond near that rejects
+	// many of them.
 	Limits risk.Limits
 	// STP is matching's self-trade prevention.
 	STP matching.STPMode

@@ -3,6 +3,7 @@ package venue
 import (
 	"fmt"
 	"math/rand/v2"
+	"time"
 
 	"github.com/commitcore/commitcore/engine"
 )
@@ -20,9 +21,9 @@ const (
 	shockQty = engine.MaxFills * flowMaxQty
 	// shockCap bounds the shock commands of one Shock.
 	shockCap = 512
-	// flowNanosPerCommand is the flow's virtual clock: Command.Time
-	// advances 1 µs per command.
-	flowNanosPerCommand = 1000
+	// flowAccountRate is the rate at which the flow's virtual clock sends
+	// each account commands: 1,000 a second on average.
+	flowAccountRate = 1000
 )
 
 // liveOrder is a resting order the flow has seen committed.
@@ -68,9 +69,12 @@ type orderLoc struct {
 // Given the same seed, the same Observe calls between the same Next calls,
 // and the same Shocks, it produces the same commands.
 //
-// Command.Time is a virtual clock, 1 µs per command, so that risk's rate
-// limit sees the same times in every run. A Flow is not safe for
-// concurrent use.
+// Command.Time is a virtual clock that gives each account 1,000 commands a
+// second on average (1 µs per command with 1,000 accounts), so that risk's
+// rate limit sees the same times in every run, whatever the wall clock
+// does. A command from Next must be sent (again, after engine.ErrBusy):
+// the order it cancels or replaces is not picked again until its result
+// is seen. A Flow is not safe for concurrent use.
 type Flow struct {
 	c       Config
 	rng     *rand.Rand
@@ -80,6 +84,7 @@ type Flow struct {
 	shocked []uint32 // symbols with a shock in progress
 	rr      int
 	lo, hi  int64 // the mid's range
+	tick    int64 // virtual nanoseconds per command
 }
 
 // NewFlow returns the flow of c, seeded with c.Seed. It panics if c is
@@ -95,6 +100,7 @@ func NewFlow(c Config) *Flow {
 		where: make(map[uint64]orderLoc, 2*c.Depth*c.Symbols),
 		lo:    flowEdge * c.Tick,
 		hi:    c.MaxPrice - flowEdge*c.Tick,
+		tick:  max(1, int64(time.Second)/flowAccountRate/int64(c.Accounts)),
 	}
 	for i := range f.syms {
 		f.syms[i] = symFlow{mid: c.StartPrice, orders: make([]liveOrder, 0, 2*c.Depth)}
@@ -116,7 +122,7 @@ func (f *Flow) Resting() int { return len(f.where) }
 // Next fills cmd with the next command. Its ClientOrderID is its index in
 // the flow, from 0; a NewOrder's OrderID is left for the coordinator.
 func (f *Flow) Next(cmd *engine.Command) {
-	*cmd = engine.Command{ClientOrderID: f.n, Time: int64(f.n+1) * flowNanosPerCommand}
+	*cmd = engine.Command{ClientOrderID: f.n, Time: int64(f.n+1) * f.tick}
 	f.n++
 	if len(f.shocked) > 0 && f.n%2 == 0 {
 		f.shockCommand(cmd)

@@ -48,9 +48,8 @@ func randomConfig(rng *rand.Rand, seed int64) Config {
 	c.MakerFeeBps, c.TakerFeeBps = rng.Int64N(5), rng.Int64N(10)
 	c.STP = matching.STPMode(rng.IntN(2))
 	c.MaxOrders, c.MaxInFlight = 2048, 128
-	// The flow's virtual clock gives each account 10⁶/Accounts commands a
-	// second.
-	perAccount := int64(1_000_000 / c.Accounts)
+	// The flow's virtual clock gives each account 1,000 commands a second.
+	perAccount := int64(flowAccountRate)
 	c.Limits.OrdersPerSecond = 2 * perAccount
 	if rng.IntN(2) == 0 {
 		c.Limits = risk.Limits{MaxOrderQty: 150, MaxOrderNotional: 1_500_000, PriceBandBps: 1500,

@@ -306,7 +306,7 @@ func TestFlowIsDeterministic(t *testing.T) {
 	kinds := map[engine.CommandKind]int{}
 	for i, cmd := range a {
 		require.Equal(t, uint64(i), cmd.ClientOrderID)
-		require.Equal(t, int64(i+1)*flowNanosPerCommand, cmd.Time)
+		require.Equal(t, int64(i+1)*(1_000_000_000/flowAccountRate/int64(c.Accounts)), cmd.Time)
 		kinds[cmd.Kind]++
 	}
 	// The exchange-core mix: mostly moves once the books are deep.
