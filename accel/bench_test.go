@@ -2,6 +2,8 @@ package accel
 
 import (
 	"errors"
+	"io"
+	"net"
 	"runtime"
 	"testing"
 	"time"
@@ -175,4 +177,62 @@ func benchCommit(b *testing.B, fc fabricCase) {
 	reportLatency(b, h)
 	close(stop)
 	require.NoError(b, <-served)
+}
+
+// BenchmarkTCPSocketPingPong is the floor under BenchmarkFabricTCPPingPong:
+// the same 64-byte round trip over a bare loopback TCP connection to an
+// echoing goroutine, through Go's network poller, with no rings, pumps or
+// framing.
+func BenchmarkTCPSocketPingPong(b *testing.B) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(b, err)
+	defer ln.Close()
+	done := make(chan error, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			done <- err
+			return
+		}
+		defer c.Close()
+		var buf [pingSize]byte
+		for {
+			if _, err := io.ReadFull(c, buf[:]); err != nil {
+				done <- nil
+				return
+			}
+			if _, err := c.Write(buf[:]); err != nil {
+				done <- err
+				return
+			}
+		}
+	}()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	require.NoError(b, err)
+	var msg [pingSize]byte
+	h := newLatencyHistogram()
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		msg[0] = byte(i)
+		var t0 time.Time
+		if i%sampleEvery == 0 {
+			t0 = time.Now()
+		}
+		if _, err := c.Write(msg[:]); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := io.ReadFull(c, msg[:]); err != nil {
+			b.Fatal(err)
+		}
+		if i%sampleEvery == 0 {
+			h.RecordValue(int64(time.Since(t0)))
+		}
+		if msg[0] != byte(i) {
+			b.Fatalf("echo %d, want %d", msg[0], byte(i))
+		}
+	}
+	b.StopTimer()
+	reportLatency(b, h)
+	c.Close()
+	require.NoError(b, <-done)
 }

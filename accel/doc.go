@@ -5,18 +5,29 @@
 // implementation used by default, so a user with the hardware implements
 // the interface and nothing else changes:
 //
-//   - Clock: a timestamp source. NewMonotonicClock (the default) and
-//     TSCClock, the invariant time-stamp counter calibrated against it.
+//   - Clock: a timestamp source, engine.Clock. NewMonotonicClock is the
+//     default; TSCClock reads the invariant time-stamp counter, calibrated
+//     against it, and is cheaper to read (BenchmarkClock).
 //   - RiskOffload: an asynchronous pre-trade check (Submit, then Poll for
-//     its completion). InlineRisk runs the check in-line.
+//     its completion) with a documented contract: exactly once, submission
+//     order, caller-owned timeouts, late verdicts void. InlineRisk runs the
+//     rules in-line; RiskCaller is the caller's side for a participant that
+//     waits within PREPARE.
 //   - Fabric: one-sided writes into a remote peer's ring and their
-//     completions, the shape of RDMA. ShmFabric writes straight into a
-//     shared-memory link on the same host; TCPFabric carries the same
-//     records over TCP between hosts, with framing, sequence numbers, a
-//     heartbeat and reconnection. Either gives an *engine.Conn, so
-//     engine.Dial (coordinator side) and Serve (participant side) run the
-//     same protocol over both.
+//     completions (Endpoint.Flush), the shape of RDMA. ShmFabric writes
+//     straight into a shared-memory link on the same host; TCPFabric
+//     carries the same records over TCP between hosts, with framing,
+//     sequence numbers, a heartbeat and reconnection. Either yields an
+//     *engine.Conn, so engine.Dial (the coordinator) and Serve with an
+//     engine.Host (a participant process) run the protocol unchanged over
+//     both, and a dropped connection is a suspected failure that the
+//     protocol's termination rules handle.
 //
-// accel depends on engine's interfaces and types, and on shm for the
-// shared-memory fabric.
+// Across hosts the decision table still has to be shared: the TCP fabric
+// carries the protocol's messages, not the table, whose replication the
+// design leaves to a consensus engine. On one host the table lives in
+// shared memory whichever fabric carries the messages.
+//
+// accel depends on engine's interfaces and types, and on shm and ringbuf
+// for the rings and links the fabrics are made of.
 package accel

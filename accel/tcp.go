@@ -702,7 +702,7 @@ func (e *tcpEndpoint) send(s *session) {
 	for !s.dead.Load() {
 		e.wbuf = e.wbuf[:0]
 		for {
-			room := (cap(e.wbuf) - len(e.wbuf)) / frame
+			room := (cap(e.wbuf) - len(e.wbuf) - frameHeader) / frame // leave room for a heartbeat
 			if room == 0 {
 				break
 			}
