@@ -202,12 +202,12 @@ func TestTCPResetMidPhase(t *testing.T) {
 	c := tcpCluster(t)
 	part, coord := tcpOf(c.part), tcpOf(c.coord)
 	c.recs[1].onPrepare = func(_ engine.TxID, cmd *engine.Command) {
-		if cmd.ClientOrderID%97 == 5 {
+		if cmd.ClientOrderID%23 == 5 {
 			part.reset()
 		}
 	}
 	c.recs[2].onPre = func(tx engine.TxID) {
-		if uint64(tx)%89 == 7 {
+		if uint64(tx)%29 == 7 {
 			coord.reset()
 		}
 	}
@@ -301,6 +301,7 @@ func TestTCPCoordinatorLost(t *testing.T) {
 func TestTCPStalledOwnerSuspected(t *testing.T) {
 	p, a := tcpCase(TCPOptions{StaleAfter: 30 * time.Millisecond}).pair(t)
 	alive := p.Conn().Alive
+	require.True(t, waitFor(5*time.Second, tcpOf(p).connected.Load), "passive side never connected")
 	require.True(t, waitFor(5*time.Second, func() bool { return !alive() }), "an owner that never beats still looks alive")
 	require.True(t, tcpOf(a).connected.Load() && tcpOf(p).connected.Load())
 	beating := make(chan struct{})
