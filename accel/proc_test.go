@@ -161,17 +161,9 @@ func readOutcomes(t *testing.T, path string) []*recorder {
 	return recs
 }
 
-// TestTCPChildProcessHost runs the protocol between processes over TCP, as
-// exchange-sim -fabric tcp does: the participant process serves over a
-// TCPFabric listener, this process dials it and drives an engine.Core, then
-// drops its end with transactions in flight (a coordinator lost to the
-// network), leaves the participants to terminate what they can, and takes
-// over as a backup over a new connection. The oracles hold across the
-// processes.
-func TestTCPChildProcessHost(t *testing.T) {
-	dir := t.TempDir()
-	name := "acceltest-" + strconv.Itoa(os.Getpid()) + "-" + strconv.FormatInt(time.Now().UnixNano(), 36)
-	out := filepath.Join(dir, "outcomes")
+// startTCPHost starts a "tcp-host" child and returns it with the address
+// it listens on.
+func startTCPHost(t *testing.T, dir, name, out string) (*exec.Cmd, string) {
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), envRole+"=tcp-host", envDir+"="+dir, envName+"="+name, envOut+"="+out)
 	cmd.Stderr = os.Stderr
@@ -191,15 +183,46 @@ func TestTCPChildProcessHost(t *testing.T) {
 		ready <- s.Text()
 		io.Copy(io.Discard, stdout)
 	}()
-	var addr string
 	select {
 	case line := <-ready:
-		var ok bool
-		addr, ok = strings.CutPrefix(line, "ready ")
+		addr, ok := strings.CutPrefix(line, "ready ")
 		require.True(t, ok, "child said %q", line)
+		return cmd, addr
 	case <-time.After(60 * time.Second):
 		t.Fatal("child not ready after 60s")
 	}
+	return nil, ""
+}
+
+// TestTCPPeerKilled: a participant process killed with SIGKILL is seen not
+// alive by the coordinator's endpoint (the kernel closes its sockets), and
+// the endpoint keeps redialing without error.
+func TestTCPPeerKilled(t *testing.T) {
+	dir := t.TempDir()
+	name := "acceltest-" + strconv.Itoa(os.Getpid()) + "-" + strconv.FormatInt(time.Now().UnixNano(), 36)
+	cmd, addr := startTCPHost(t, dir, name, filepath.Join(dir, "outcomes"))
+	ep, err := (&TCPFabric{}).Dial(addr)
+	require.NoError(t, err)
+	defer ep.Close()
+	require.True(t, waitFor(10*time.Second, ep.Conn().Alive), "serving child never seen alive")
+	require.NoError(t, cmd.Process.Kill())
+	cmd.Wait()
+	require.True(t, waitFor(10*time.Second, func() bool { return !ep.Conn().Alive() }), "killed child still alive")
+	require.NoError(t, ep.Idle(0))
+}
+
+// TestTCPChildProcessHost runs the protocol between processes over TCP, as
+// exchange-sim -fabric tcp does: the participant process serves over a
+// TCPFabric listener, this process dials it and drives an engine.Core, then
+// drops its end with transactions in flight (a coordinator lost to the
+// network), leaves the participants to terminate what they can, and takes
+// over as a backup over a new connection. The oracles hold across the
+// processes.
+func TestTCPChildProcessHost(t *testing.T) {
+	dir := t.TempDir()
+	name := "acceltest-" + strconv.Itoa(os.Getpid()) + "-" + strconv.FormatInt(time.Now().UnixNano(), 36)
+	out := filepath.Join(dir, "outcomes")
+	cmd, addr := startTCPHost(t, dir, name, out)
 
 	seg, err := shm.Open(name+"-table", &shm.Options{Dir: dir})
 	require.NoError(t, err)
