@@ -135,14 +135,15 @@ func runProperty(t *testing.T, seed int64, steps int) {
 	mode := []engine.Mode{engine.ThreePhase, engine.TwoPhase}[rng.IntN(2)]
 	window := 1 + rng.IntN(64)
 	runners := 1 + rng.IntN(3)
-	r.k, err = engine.New(slackConfig(engine.Config{Mode: mode, Idle: engine.IdleYield, Runners: runners, MaxInFlight: window}), ps...)
+	early := rng.IntN(2) == 0
+	r.k, err = engine.New(slackConfig(engine.Config{Mode: mode, Idle: engine.IdleYield, Runners: runners, MaxInFlight: window, ReplyOnCommitSent: early}), ps...)
 	require.NoError(t, err)
 	defer r.k.Close()
 	r.f = NewFlow(r.c)
 	r.d = newDriver(t, r.k, window, r.observe)
-	t.Logf("%d symbols, %d accounts, depth %d, tick %d, fees %d/%d bps, %v, limits %+v, cash %d, holding %d; %v, window %d, %d runners; NO per mille %d/%d/%d",
+	t.Logf("%d symbols, %d accounts, depth %d, tick %d, fees %d/%d bps, %v, limits %+v, cash %d, holding %d; %v, window %d, %d runners, reply on commit sent %v; NO per mille %d/%d/%d",
 		r.c.Symbols, r.c.Accounts, r.c.Depth, r.c.Tick, r.c.MakerFeeBps, r.c.TakerFeeBps, r.c.STP, r.c.Limits, r.c.Cash, r.c.Holding,
-		mode, window, runners, r.chaos[0].perMille, r.chaos[1].perMille, r.chaos[2].perMille)
+		mode, window, runners, early, r.chaos[0].perMille, r.chaos[1].perMille, r.chaos[2].perMille)
 
 	var cmd engine.Command
 	for step := range steps {
