@@ -40,7 +40,7 @@ func TestSweepStopsAtSaturation(t *testing.T) {
 	steps, err := Sweep([]float64{1000, 2000, 4000, 8000, 16000}, func(rate float64) (*Run, error) {
 		asked = append(asked, rate)
 		return fakeRun(rate, min(rate, capacity), 5*time.Microsecond), nil
-	}, DefaultSaturation)
+	}, DefaultSaturation, 1)
 	require.NoError(t, err)
 	assert.Equal(t, []float64{1000, 2000, 4000, 8000}, asked, "no rate past the first saturated one")
 	require.Len(t, steps, 4)
@@ -54,9 +54,10 @@ func TestSweepStopsAtSaturation(t *testing.T) {
 func TestSweepNothingKeptUp(t *testing.T) {
 	steps, err := Sweep([]float64{1000, 2000}, func(rate float64) (*Run, error) {
 		return fakeRun(rate, 10, time.Second), nil
-	}, DefaultSaturation)
+	}, DefaultSaturation, 2)
 	require.NoError(t, err)
 	require.Len(t, steps, 1)
+	assert.Equal(t, 2, steps[0].Tries)
 	sustained, peak := Capacity(steps)
 	assert.Zero(t, sustained)
 	assert.Equal(t, 10.0, peak)
@@ -64,9 +65,31 @@ func TestSweepNothingKeptUp(t *testing.T) {
 
 func TestSweepError(t *testing.T) {
 	boom := errors.New("boom")
-	_, err := Sweep([]float64{1000}, func(float64) (*Run, error) { return nil, boom }, DefaultSaturation)
+	_, err := Sweep([]float64{1000}, func(float64) (*Run, error) { return nil, boom }, DefaultSaturation, 1)
 	require.ErrorIs(t, err, boom)
 	assert.Contains(t, err.Error(), "1k/s")
+}
+
+// TestSweepRetriesASaturatedRun: a run sunk by noise is tried again, and
+// the rate counts as kept up with when the retry keeps up.
+func TestSweepRetriesASaturatedRun(t *testing.T) {
+	calls := map[float64]int{}
+	steps, err := Sweep([]float64{1000, 2000, 4000}, func(rate float64) (*Run, error) {
+		calls[rate]++
+		if rate == 2000 && calls[rate] == 1 {
+			return fakeRun(rate, 100, time.Second), nil // a noisy first try
+		}
+		return fakeRun(rate, min(rate, 3000), 5*time.Microsecond), nil
+	}, DefaultSaturation, 3)
+	require.NoError(t, err)
+	require.Len(t, steps, 3)
+	assert.Equal(t, []int{1, 2, 3}, []int{steps[0].Tries, steps[1].Tries, steps[2].Tries})
+	assert.False(t, steps[1].Saturated)
+	assert.True(t, steps[2].Saturated, "every try at 4k/s saturates")
+	assert.Equal(t, map[float64]int{1000: 1, 2000: 2, 4000: 3}, calls)
+	sustained, peak := Capacity(steps)
+	assert.Equal(t, 2000.0, sustained)
+	assert.Equal(t, 3000.0, peak)
 }
 
 func TestRates(t *testing.T) {
