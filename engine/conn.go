@@ -1,15 +1,57 @@
 package engine
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/crc32"
 
 	"github.com/commitcore/commitcore/ringbuf"
 	"github.com/commitcore/commitcore/shm"
 )
 
-// ringMsg is the ring record type of one encoded protocol message.
+// ringMsg is the ring record type of one protocol message: the encoded
+// message, then its CRC-32C in a little-endian 8-byte word. The codec
+// refuses fields the protocol never sends, but bytes scribbled over a ring
+// by a foreign process or a stray write can still spell a valid-looking
+// vote, and acting on one would commit a trade nobody made; the checksum
+// turns that into a refused record.
 const ringMsg uint16 = 1
+
+// sumSize is the size of a ring message's checksum word; 8 keeps messages
+// 8-byte aligned.
+const sumSize = 8
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// msgBuf holds a copy of one ring message: a message is checked and decoded
+// from private memory, so a writer scribbling over the ring cannot change
+// it between the checksum and the decode.
+type msgBuf [MaxMsgSize + sumSize]byte
+
+// decodeRecord checks ring record (typ, p), copies it into buf, and decodes
+// it into m.
+func decodeRecord(m *Msg, buf *msgBuf, typ uint16, p []byte) error {
+	if typ != ringMsg {
+		return fmt.Errorf("%w: ring record type %d, want %d", ErrMalformed, typ, ringMsg)
+	}
+	if len(p) < headerSize+sumSize || len(p) > len(buf) {
+		return fmt.Errorf("%w: ring record of %d bytes, want %d to %d", ErrMalformed, len(p), headerSize+sumSize, len(buf))
+	}
+	b := buf[:copy(buf[:], p)]
+	body, sum := b[:len(b)-sumSize], binary.LittleEndian.Uint64(b[len(b)-sumSize:])
+	if got := uint64(crc32.Checksum(body, castagnoli)); got != sum {
+		return fmt.Errorf("%w: ring message checksum %#x, computed %#x: something other than the peer wrote the ring", ErrMalformed, sum, got)
+	}
+	n, err := m.Decode(body)
+	if err != nil {
+		return err
+	}
+	if n != len(body) {
+		return fmt.Errorf("%w: ring record of %d bytes holds a message of %d", ErrMalformed, len(body), n)
+	}
+	return nil
+}
 
 // DefaultRingCapacity is the data capacity of each ring of a link, in bytes:
 // room for thousands of messages in flight each way.
@@ -73,15 +115,17 @@ func LinkConn(l *shm.Link) *Conn {
 // out, PRE-COMMIT and COMMIT are retransmitted), so a slow peer costs
 // aborts or retransmissions, never a wrong outcome.
 func (c *Conn) send(m *Msg) (bool, error) {
-	p, err := c.Tx.Claim(ringMsg, m.Size())
+	p, err := c.Tx.Claim(ringMsg, m.Size()+sumSize)
 	if errors.Is(err, ringbuf.ErrFull) {
 		return false, nil
 	}
 	if err != nil {
 		return false, fmt.Errorf("send %v tx %d: %w", m.Type, m.Tx, err)
 	}
-	if _, err := m.Encode(p); err != nil {
+	n, err := m.Encode(p)
+	if err != nil {
 		return false, fmt.Errorf("send %v tx %d: %w", m.Type, m.Tx, err)
 	}
+	binary.LittleEndian.PutUint64(p[n:], uint64(crc32.Checksum(p[:n], castagnoli)))
 	return true, nil
 }

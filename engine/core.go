@@ -101,6 +101,7 @@ type Core struct {
 	conns   []*Conn
 	route   [MaxParticipants]int
 	msg     Msg
+	buf     msgBuf
 	read    func(uint16, []byte)
 	now     int64
 	idle    ringbuf.IdleStrategy
@@ -511,11 +512,7 @@ func (k *Core) onRecord(typ uint16, p []byte) {
 	if k.err != nil {
 		return
 	}
-	if typ != ringMsg {
-		k.fail(fmt.Errorf("%w: ring record type %d, want %d", ErrMalformed, typ, ringMsg))
-		return
-	}
-	if _, err := k.msg.Decode(p); err != nil {
+	if err := decodeRecord(&k.msg, &k.buf, typ, p); err != nil {
 		k.fail(err)
 		return
 	}

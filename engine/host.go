@@ -17,6 +17,7 @@ type Host struct {
 	nodes []*Node
 	byID  [MaxParticipants]*Node
 	msg   Msg
+	buf   msgBuf
 	now   int64
 	err   error
 	read  func(uint16, []byte)
@@ -87,11 +88,7 @@ func (h *Host) onRecord(typ uint16, p []byte) {
 	if h.err != nil {
 		return
 	}
-	if typ != ringMsg {
-		h.err = fmt.Errorf("%w: ring record type %d, want %d", ErrMalformed, typ, ringMsg)
-		return
-	}
-	if _, err := h.msg.Decode(p); err != nil {
+	if err := decodeRecord(&h.msg, &h.buf, typ, p); err != nil {
 		h.err = err
 		return
 	}
