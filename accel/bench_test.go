@@ -142,7 +142,7 @@ func benchCommit(b *testing.B, fc fabricCase) {
 	var nodes []*engine.Node
 	for i := range 3 {
 		nd, err := engine.NewNode(engine.NodeConfig{ID: engine.NodeID(i), Matching: i == 0, Participant: &engine.NopParticipant{}, Table: table,
-			DecisionTimeout: 100 * time.Millisecond, CommitTimeout: 100 * time.Millisecond, Grace: time.Second})
+			DecisionTimeout: time.Second, CommitTimeout: time.Second, Grace: 10 * time.Second})
 		require.NoError(b, err)
 		nodes = append(nodes, nd)
 	}
@@ -153,7 +153,7 @@ func benchCommit(b *testing.B, fc fabricCase) {
 	go func() { served <- Serve(part, host, stop) }()
 	// Timeouts (here and the nodes') far above any round trip on a loaded
 	// machine: the benchmark measures commits, not aborts.
-	k, err := engine.Dial(engine.Config{Timeouts: engine.Timeouts{Prepare: time.Second, PreCommit: 100 * time.Millisecond}},
+	k, err := engine.Dial(engine.Config{Timeouts: engine.Timeouts{Prepare: 10 * time.Second, PreCommit: time.Second}},
 		table, engine.Remote{Conn: coord.Conn(), Nodes: []engine.NodeID{0, 1, 2}})
 	require.NoError(b, err)
 	h := newLatencyHistogram()

@@ -37,6 +37,17 @@ func (f *ShmFabric) Listen(name string) (Endpoint, error) {
 	return &shmEndpoint{link: l, conn: engine.LinkConn(l), creator: true}, nil
 }
 
+// Reopen takes back the creating side of the link named name, whose
+// previous holder died: a restarted participant keeps its link, rings and
+// all, and the coordinator on the other side carries on (shm.ReopenLink).
+func (f *ShmFabric) Reopen(name string) (Endpoint, error) {
+	l, err := shm.ReopenLink(name, f.Capacity, f.Options)
+	if err != nil {
+		return nil, fmt.Errorf("shm fabric: reopen: %w", err)
+	}
+	return &shmEndpoint{link: l, conn: engine.LinkConn(l), creator: true}, nil
+}
+
 // Dial opens the link named name as its opening side.
 func (f *ShmFabric) Dial(name string) (Endpoint, error) {
 	l, err := shm.OpenLink(name, f.Capacity, f.Options)
