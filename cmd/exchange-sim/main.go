@@ -93,7 +93,7 @@ func simulate(o *options, stdout io.Writer) (int, error) {
 		return exitFailed, fmt.Errorf("-dir %s: not writable: %v; choose another with -dir", o.dir, err)
 	}
 	base := spec{
-		Name: runName(), Dir: o.dir, Journal: jpath, Market: o.market, Protocol: o.protocol, Idle: o.idle,
+		Name: runName(), Dir: o.dir, Fabric: o.fabric, Journal: jpath, Market: o.market, Protocol: o.protocol, Idle: o.idle,
 		Batch: o.batch, Rate: o.rate, Sync: o.sync, Faults: o.faults, Shocks: o.shocks,
 		Timeouts: defaultTimeouts(o), RingCapacity: engine.DefaultRingCapacity, Slots: engine.DefaultSlots,
 	}

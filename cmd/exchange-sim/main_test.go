@@ -113,6 +113,17 @@ func TestProcs(t *testing.T) {
 	assert.Positive(t, num(t, rep, "latency_ns", "p50"))
 }
 
+// TestTCPFabric runs the processes over loopback TCP instead of shared
+// memory, through a participant kill and a coordinator takeover.
+func TestTCPFabric(t *testing.T) {
+	code, rep, out := simulateJSON(t, "-fabric", "tcp", "-orders", orders(1500), "-batch", "4",
+		"-kill", "settlement@400", "-kill", "coordinator@900")
+	require.Equal(t, exitOK, code, out)
+	requireAudit(t, rep)
+	assert.Equal(t, "tcp", rep["fabric"])
+	assert.EqualValues(t, 2, num(t, rep, "faults", "recovered"))
+}
+
 // TestFaults runs a short version of each fault the issue names; every
 // run must end with a clean audit and nothing lost.
 func TestFaults(t *testing.T) {
@@ -167,6 +178,8 @@ func TestBadInput(t *testing.T) {
 		{[]string{"-kill", "matching@10", "-mode", "threads"}, "-mode procs"},
 		{[]string{"-kill", "matching@10", "-stall", "risk@10:1ms"}, "two faults at command 10"},
 		{[]string{"-symbols", "0"}, "symbols"},
+		{[]string{"-fabric", "rdma"}, "want shm or tcp"},
+		{[]string{"-fabric", "tcp", "-mode", "threads"}, "-mode procs"},
 		{[]string{"-role", "broker"}, ""},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {

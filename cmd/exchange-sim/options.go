@@ -17,6 +17,7 @@ import (
 // options are the simulator's flags, parsed and checked.
 type options struct {
 	mode      string
+	fabric    string
 	protocol  engine.Mode
 	batch     int
 	idle      engine.IdleKind
@@ -67,7 +68,7 @@ var flagGroups = []struct {
 	names   []string
 	example string
 }{
-	{"Topology and protocol", []string{"mode", "protocol", "batch", "idle", "dir", "journal", "sync", "prepare-timeout", "precommit-timeout"},
+	{"Topology and protocol", []string{"mode", "fabric", "protocol", "batch", "idle", "dir", "journal", "sync", "prepare-timeout", "precommit-timeout"},
 		"exchange-sim -mode threads -protocol 2pc -batch 16 -idle spin"},
 	{"Load", []string{"orders", "symbols", "accounts", "seed", "rate"},
 		"exchange-sim -orders 500000 -symbols 4 -accounts 2000 -seed 7 -rate 50000"},
@@ -98,6 +99,7 @@ func parseOptions(args []string, stderr io.Writer) (o options, help bool, err er
 	protocol := fs.String("protocol", "3pc", "commit protocol: 3pc or 2pc")
 	idle := fs.String("idle", defaultIdle().String(), "how idle components wait: spin, yield or park; the default follows the core count")
 	fs.StringVar(&o.mode, "mode", "procs", "procs: coordinator, matching, risk and settlement as separate processes over shm; threads: one process, heap rings")
+	fs.StringVar(&o.fabric, "fabric", "shm", "how the coordinator reaches the participants in procs mode: shm (shared-memory rings) or tcp (loopback, the path to other hosts)")
 	fs.IntVar(&o.batch, "batch", 1, "commands in flight at once (1: one at a time, closed loop)")
 	fs.StringVar(&o.dir, "dir", "/dev/shm", "directory for the shared-memory segments")
 	fs.StringVar(&o.journal, "journal", "", "directory for the coordinator's journal (default: a temporary directory removed at exit)")
@@ -141,6 +143,12 @@ func parseOptions(args []string, stderr io.Writer) (o options, help bool, err er
 	}
 	if o.mode != "procs" && o.mode != "threads" {
 		return o, false, fmt.Errorf("-mode %q: want procs or threads", o.mode)
+	}
+	if o.fabric != "shm" && o.fabric != "tcp" {
+		return o, false, fmt.Errorf("-fabric %q: want shm or tcp", o.fabric)
+	}
+	if o.fabric == "tcp" && o.mode != "procs" {
+		return o, false, errors.New("-fabric tcp connects processes: use it with -mode procs")
 	}
 	switch o.sync {
 	case "none", "batch", "interval":

@@ -150,6 +150,7 @@ type report struct {
 
 	// Context for the text summary and for readers of the JSON.
 	Mode     string  `json:"mode"`
+	Fabric   string  `json:"fabric,omitempty"`
 	Protocol string  `json:"protocol"`
 	Idle     string  `json:"idle"`
 	Batch    int     `json:"batch"`
@@ -184,7 +185,7 @@ func newReport(o *options, s *stats, elapsed time.Duration, f faultStats, a *aud
 	r := &report{
 		Commands: s.Commands, Committed: s.Committed, Aborted: s.Aborted, Trades: s.Trades,
 		Latency: percentilesOf(s.E2E), Breaker: s.Breaker, Faults: f, Audit: a.verdicts(),
-		Mode: o.mode, Protocol: protocolName(o.protocol), Idle: o.idle.String(), Batch: o.batch, Rate: o.rate,
+		Mode: o.mode, Fabric: o.fabric, Protocol: protocolName(o.protocol), Idle: o.idle.String(), Batch: o.batch, Rate: o.rate,
 		Seconds: elapsed.Seconds(), details: a.failures(),
 	}
 	if elapsed > 0 {
@@ -212,7 +213,11 @@ func (r *report) writeText(w io.Writer) {
 	if !r.Audit["ok"] {
 		ok = "FAILED"
 	}
-	fmt.Fprintf(w, "\nexchange-sim: %s mode, %s, idle %s, batch %d", r.Mode, r.Protocol, r.Idle, r.Batch)
+	fmt.Fprintf(w, "\nexchange-sim: %s mode", r.Mode)
+	if r.Mode == "procs" {
+		fmt.Fprintf(w, " over %s", r.Fabric)
+	}
+	fmt.Fprintf(w, ", %s, idle %s, batch %d", r.Protocol, r.Idle, r.Batch)
 	if r.Rate > 0 {
 		fmt.Fprintf(w, ", open loop at %.0f/s", r.Rate)
 	}

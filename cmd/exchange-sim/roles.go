@@ -10,6 +10,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/commitcore/commitcore/accel"
 	"github.com/commitcore/commitcore/engine"
 	"github.com/commitcore/commitcore/engine/journal"
 	"github.com/commitcore/commitcore/internal/venue"
@@ -63,27 +64,24 @@ func runParticipant(sp *spec, r venue.Role, ev *eventWriter) error {
 	if err != nil {
 		return fmt.Errorf("%s: decision table: %w", r, err)
 	}
-	var link *shm.Link
-	if sp.Recover {
-		link, err = retryBusy(func() (*shm.Link, error) { return shm.ReopenLink(sp.linkName(r), 0, opts) })
-	} else {
-		link, err = shm.CreateLink(sp.linkName(r), sp.RingCapacity, opts)
-	}
-	if err != nil {
-		return err
-	}
-	defer link.Close()
+	clock := engine.NewMonotonicClock()
 	node, err := engine.NewNode(sp.nodeConfig(r, rec, table))
 	if err != nil {
 		return err
 	}
-	clock := engine.NewMonotonicClock()
+	// Attach before recovering: the link must be ours before the journal
+	// is read, so that nothing the coordinator journals later is missed.
+	ep, err := sp.listen(r)
+	if err != nil {
+		return err
+	}
+	defer ep.Close()
 	if sp.Recover {
 		if err := recoverNode(node, sp.Journal, clock); err != nil {
 			return fmt.Errorf("%s: %w", r, err)
 		}
 	}
-	host, err := engine.NewHost(engine.LinkConn(link), clock, node)
+	host, err := engine.NewHost(ep.Conn(), clock, node)
 	if err != nil {
 		return err
 	}
@@ -91,10 +89,10 @@ func runParticipant(sp *spec, r venue.Role, ev *eventWriter) error {
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
 	go func() { <-sig; close(stop) }()
-	if err := ev.send(event{Ev: "ready"}); err != nil {
+	if err := ev.send(event{Ev: "ready", Addr: ep.Addr()}); err != nil {
 		return err
 	}
-	if err := engine.Serve(link, host, stop); err != nil {
+	if err := accel.Serve(ep, host, stop); err != nil {
 		return fmt.Errorf("%s: %w", r, err)
 	}
 	rep := participantReport{Role: r.String(), Committed: rec.Committed(), Checks: venue.Audit(rec),
@@ -167,12 +165,12 @@ func runCoordinator(sp *spec, ev *eventWriter) error {
 	}
 	var remotes []engine.Remote
 	for _, r := range venue.Roles {
-		l, err := retryBusy(func() (*shm.Link, error) { return shm.OpenLink(sp.linkName(r), 0, opts) })
+		ep, err := sp.dial(r)
 		if err != nil {
 			return err
 		}
-		defer l.Close()
-		remotes = append(remotes, engine.Remote{Conn: engine.LinkConn(l), Nodes: []engine.NodeID{engine.NodeID(r)}})
+		defer ep.Close()
+		remotes = append(remotes, engine.Remote{Conn: ep.Conn(), Nodes: []engine.NodeID{engine.NodeID(r)}})
 	}
 	j, err := journal.Open(sp.Journal, journal.Options{Sync: syncPolicy(sp.Sync)})
 	if err != nil {
@@ -244,4 +242,37 @@ func skipFlow(flow *venue.Flow, n uint64, shocks []shock) {
 		done = sh.At
 	}
 	flow.Skip(n - done)
+}
+
+// listen makes participant r's end of its link to the coordinator: a
+// shared-memory link it creates (or, restarted, takes back from its dead
+// predecessor), or a TCP endpoint the coordinator dials.
+func (sp *spec) listen(r venue.Role) (accel.Endpoint, error) {
+	if sp.Fabric == "tcp" {
+		addr := sp.Listen
+		if addr == "" {
+			addr = "127.0.0.1:0"
+		}
+		return retryBusy(func() (accel.Endpoint, error) { return sp.tcp().Listen(addr) })
+	}
+	if sp.Recover {
+		return retryBusy(func() (accel.Endpoint, error) { return sp.shm().Reopen(sp.linkName(r)) })
+	}
+	return sp.shm().Listen(sp.linkName(r))
+}
+
+// dial makes the coordinator's end of its link to participant r.
+func (sp *spec) dial(r venue.Role) (accel.Endpoint, error) {
+	if sp.Fabric == "tcp" {
+		return sp.tcp().Dial(sp.Addrs[r.String()])
+	}
+	return retryBusy(func() (accel.Endpoint, error) { return sp.shm().Dial(sp.linkName(r)) })
+}
+
+func (sp *spec) tcp() *accel.TCPFabric {
+	return &accel.TCPFabric{Options: accel.TCPOptions{RingCapacity: sp.RingCapacity}}
+}
+
+func (sp *spec) shm() *accel.ShmFabric {
+	return &accel.ShmFabric{Options: sp.shmOptions(), Capacity: sp.RingCapacity}
 }

@@ -20,24 +20,27 @@ const envSpec = "COMMITCORE_XSIM_SPEC"
 
 // spec is everything a child process needs to play its role.
 type spec struct {
-	Name         string          `json:"name"` // segment names start with it
-	Dir          string          `json:"dir"`
-	Journal      string          `json:"journal"` // the coordinator's journal file
-	Market       venue.Config    `json:"market"`
-	Protocol     engine.Mode     `json:"protocol"`
-	Idle         engine.IdleKind `json:"idle"`
-	Batch        int             `json:"batch"`
-	Rate         float64         `json:"rate"`
-	Sync         string          `json:"sync"`
-	First        uint64          `json:"first"` // coordinator: the first command's index
-	End          uint64          `json:"end"`   // coordinator: one past the last
-	Faults       []fault         `json:"faults"`
-	Shocks       []shock         `json:"shocks"`
-	Timeouts     timeouts        `json:"timeouts"`
-	RingCapacity int             `json:"ring_capacity"`
-	Slots        int             `json:"slots"`
-	Recover      bool            `json:"recover"` // participant: rebuild from the journal first
-	Out          string          `json:"out"`     // participant: where its final report goes
+	Name         string            `json:"name"` // segment names start with it
+	Dir          string            `json:"dir"`
+	Journal      string            `json:"journal"` // the coordinator's journal file
+	Market       venue.Config      `json:"market"`
+	Protocol     engine.Mode       `json:"protocol"`
+	Idle         engine.IdleKind   `json:"idle"`
+	Batch        int               `json:"batch"`
+	Rate         float64           `json:"rate"`
+	Sync         string            `json:"sync"`
+	First        uint64            `json:"first"` // coordinator: the first command's index
+	End          uint64            `json:"end"`   // coordinator: one past the last
+	Faults       []fault           `json:"faults"`
+	Shocks       []shock           `json:"shocks"`
+	Timeouts     timeouts          `json:"timeouts"`
+	RingCapacity int               `json:"ring_capacity"`
+	Slots        int               `json:"slots"`
+	Fabric       string            `json:"fabric"`  // "shm" or "tcp"
+	Addrs        map[string]string `json:"addrs"`   // coordinator over tcp: each participant's address
+	Listen       string            `json:"listen"`  // participant over tcp: where to listen ("" for any port)
+	Recover      bool              `json:"recover"` // participant: rebuild from the journal first
+	Out          string            `json:"out"`     // participant: where its final report goes
 }
 
 // timeouts are the protocol's timers for one run.
@@ -102,7 +105,8 @@ func readSpec() (*spec, error) {
 
 // event is one line a child writes to the supervisor on its stdout.
 type event struct {
-	Ev    string `json:"ev"` // ready, progress, stats, fault, done
+	Ev    string `json:"ev"`             // ready, progress, stats, fault, done
+	Addr  string `json:"addr,omitempty"` // ready, from a participant over tcp
 	Sent  uint64 `json:"sent,omitempty"`
 	P99   int64  `json:"p99,omitempty"`
 	Fault *fault `json:"fault,omitempty"`

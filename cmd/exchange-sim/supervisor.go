@@ -53,7 +53,8 @@ type supervisor struct {
 	kids    map[string]*child
 	coord   *child
 	events  chan childEvent
-	stats   map[int]*stats // latest stats of each coordinator incarnation, by pid
+	stats   map[int]*stats    // latest stats of each coordinator incarnation, by pid
+	addrs   map[string]string // each participant's address over tcp
 	faults  faultStats
 	sent    uint64
 	p99     int64
@@ -67,7 +68,7 @@ func newSupervisor(o *options, base spec, ui *progress) (*supervisor, error) {
 		return nil, fmt.Errorf("find own executable to start the components: %w", err)
 	}
 	return &supervisor{o: o, base: base, exe: exe, kids: map[string]*child{},
-		events: make(chan childEvent, 64), stats: map[int]*stats{}, ui: ui}, nil
+		events: make(chan childEvent, 64), stats: map[int]*stats{}, addrs: map[string]string{}, ui: ui}, nil
 }
 
 // run runs the whole deployment and returns the merged stats, the live
@@ -90,8 +91,7 @@ func (s *supervisor) run(interrupt <-chan os.Signal) (*stats, []liveState, *engi
 			return nil, nil, nil, 0, err
 		}
 	}
-	cs := s.base
-	cs.First, cs.End = 0, s.o.orders
+	cs := s.coordinatorSpec(0)
 	s.started = time.Now()
 	if s.coord, err = s.start("coordinator", cs, interrupt); err != nil {
 		return nil, nil, nil, 0, err
@@ -113,9 +113,19 @@ func (s *supervisor) run(interrupt <-chan os.Signal) (*stats, []liveState, *engi
 	return total, lives, table, elapsed, nil
 }
 
+// coordinatorSpec is the spec of a coordinator that starts at command first.
+func (s *supervisor) coordinatorSpec(first uint64) spec {
+	sp := s.base
+	sp.First, sp.End, sp.Addrs = first, s.o.orders, s.addrs
+	return sp
+}
+
 func (s *supervisor) participantSpec(r venue.Role, recover bool) spec {
 	sp := s.base
 	sp.Recover = recover
+	if recover {
+		sp.Listen = s.addrs[r.String()]
+	}
 	sp.Out = filepath.Join(filepath.Dir(s.base.Journal), r.String()+".report.json")
 	return sp
 }
@@ -222,6 +232,9 @@ func (s *supervisor) handle(c *child, e event) error {
 	switch e.Ev {
 	case "ready":
 		c.ready = true
+		if e.Addr != "" && c.role != "coordinator" {
+			s.addrs[c.role] = e.Addr
+		}
 		if c.restart {
 			s.faults.Recovered++
 		}
@@ -276,9 +289,7 @@ func (s *supervisor) inject(f fault) error {
 			if err := s.waitExit(target); err != nil {
 				return err
 			}
-			cs := s.base
-			cs.First, cs.End = f.At+1, s.o.orders
-			c, err := s.spawn("coordinator", cs)
+			c, err := s.spawn("coordinator", s.coordinatorSpec(f.At+1))
 			if err != nil {
 				return err
 			}
