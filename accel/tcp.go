@@ -485,12 +485,15 @@ func (e *tcpEndpoint) manage(accepted <-chan net.Conn, s *session) {
 }
 
 // session is one connection's pair of pumps. They use the socket through
-// blocking system calls on their own threads, not through Go's network
-// poller: a thread blocked in read(2) or futex(2) is woken by the kernel
+// blocking system calls, not through Go's network poller: a goroutine
+// blocked in read(2) or futex(2) keeps its thread, which the kernel wakes
 // the moment data or a doorbell arrives, while a goroutine parked in the
 // poller waits for a thread to poll it, which on two cores kept busy by
 // spinning agents took milliseconds (the Go scheduler polls the network
-// only when it runs out of goroutines, or every 10 ms).
+// only when it runs out of goroutines, or every 10 ms). They are not
+// locked to their threads: with more threads than cores, handing a locked
+// thread its goroutine back doubled the round trip in
+// BenchmarkFabricTCPPingPong.
 type session struct {
 	e     *tcpEndpoint
 	f     *os.File // owns fd
@@ -685,8 +688,6 @@ func getHeader(b []byte) (n int, typ uint16, kind, flags uint8, seq, ack uint64)
 // peer asked for one. It parks on the Tx doorbell when there is nothing
 // to send.
 func (e *tcpEndpoint) send(s *session) {
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
 	park := ringbuf.SpinPark{Bell: e.txBell, ParkTimeout: e.opts.Heartbeat / 2}
 	defer park.Reset()
 	lastSend, beatSent := nanotime(), e.beats.Load()
@@ -744,8 +745,6 @@ func (e *tcpEndpoint) send(s *session) {
 // the peer's acknowledgements and liveness, and answers a request for a
 // prompt acknowledgement.
 func (e *tcpEndpoint) receive(s *session) {
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
 	br := e.br
 	br.Reset(fdReader(s.fd))
 	defer br.Reset(nil)
