@@ -136,7 +136,7 @@ func TestDriverDeadlineTruncates(t *testing.T) {
 	require.NoError(t, err)
 	assert.True(t, run.Truncated)
 	assert.Less(t, run.Done, 100)
-	sat, why := DefaultSaturation.Check(run)
+	sat, why := DefaultSaturation.Check(RowOf("cut", run))
 	assert.True(t, sat)
 	assert.Contains(t, why, "deadline")
 }

@@ -161,8 +161,8 @@ func (rn *runner) inProcess(c Config, rate float64) (*Run, error) {
 }
 
 // procs runs c at rate with the simulator. A run that has not finished
-// well past its schedule is killed and reported as saturated: the
-// simulator, unlike the Driver, has no deadline of its own.
+// well past its schedule is killed and reported as cut off at its
+// deadline: the simulator, unlike the Driver, has no deadline of its own.
 func (rn *runner) procs(ctx context.Context, c Config, rate float64, file string) (Row, error) {
 	n := min(max(int(rate*rn.plan.StepFor.Seconds()), 1000), rn.plan.ProcsOrders)
 	limit := 3*time.Duration(float64(n)/rate*float64(time.Second)) + 2*time.Second + 4*rn.plan.StepFor
@@ -170,9 +170,8 @@ func (rn *runner) procs(ctx context.Context, c Config, rate float64, file string
 	defer cancel()
 	row, err := RunProcs(tctx, rn.plan.Sim, c, rate, n, filepath.Join(rn.plan.Out, file))
 	if err != nil && tctx.Err() != nil && ctx.Err() == nil {
-		return Row{Name: c.Name(), Rate: rate, AllocsPerCmd: -1, GCs: -1, Saturated: true,
-			Prepare: Phase{Absent: true}, PreCommit: Phase{Absent: true}, Commit: Phase{Absent: true},
-			Note: fmt.Sprintf("%d commands not done in %s, killed", n, limit)}, nil
+		return Row{Name: c.Name(), Rate: rate, Commands: n, Truncated: true, AllocsPerCmd: -1, GCs: -1,
+			Prepare: Phase{Absent: true}, PreCommit: Phase{Absent: true}, Commit: Phase{Absent: true}}, nil
 	}
 	return row, err
 }
@@ -196,15 +195,8 @@ func (p Plan) Run(ctx context.Context, w io.Writer) (*Report, error) {
 
 	rep.Hiccups = MeasureHiccups(p.HiccupFor, time.Millisecond, p.HiccupSpin)
 
-	for _, c := range sweepConfigs() {
-		if c.Deploy == Procs && p.Sim == "" {
-			continue
-		}
-		sr, err := rn.sweep(ctx, c)
-		if err != nil {
-			return nil, err
-		}
-		rep.Sweeps = append(rep.Sweeps, sr)
+	if rep.Sweeps, err = rn.sweeps(ctx); err != nil {
+		return nil, err
 	}
 	if rep.Compare, err = rn.compare(ctx); err != nil {
 		return nil, err
@@ -232,53 +224,43 @@ func (p Plan) Run(ctx context.Context, w io.Writer) (*Report, error) {
 	return rep, err
 }
 
-func (rn *runner) sweep(ctx context.Context, c Config) (SweepResult, error) {
-	sr := SweepResult{Config: c}
+// measure runs c once at rate (in this process, or with the simulator)
+// and writes its distribution to file in Out.
+func (rn *runner) measure(ctx context.Context, c Config, rate float64, file string) (Row, error) {
 	if c.Deploy == Procs {
-		// The simulator reports rows, not Runs: the same rule on its figures.
-		for _, rate := range Rates(rn.plan.MaxRate) {
-			var row Row
-			for try := 1; try <= max(rn.plan.Tries, 1); try++ {
-				var err error
-				if row, err = rn.procs(ctx, c, rate, fmt.Sprintf("%s-r%s.hgrm", c.Name(), FormatRate(rate))); err != nil {
-					return sr, err
-				}
-				if row.Note == "" {
-					row.Saturated, row.Note = simSaturated(row)
-				}
-				if try > 1 {
-					row.Note = strings.TrimPrefix(row.Note+fmt.Sprintf("; try %d of %d", try, rn.plan.Tries), "; ")
-				}
-				if !row.Saturated {
-					break
-				}
-			}
-			sr.Rows = append(sr.Rows, row)
-			sr.Peak = max(sr.Peak, row.Achieved)
-			if row.Saturated {
-				break
-			}
-			sr.Sustained = rate
-		}
-		return sr, nil
+		return rn.procs(ctx, c, rate, file)
 	}
-	steps, err := Sweep(Rates(rn.plan.MaxRate), func(rate float64) (*Run, error) { return rn.inProcess(c, rate) }, DefaultSaturation, rn.plan.Tries)
+	run, err := rn.inProcess(c, rate)
 	if err != nil {
-		return sr, err
+		return Row{}, err
 	}
-	sr.Sustained, sr.Peak = Capacity(steps)
-	for _, s := range steps {
-		row := RowOf(c.Name(), s.Run)
-		row.Saturated, row.Note = s.Saturated, s.Why
-		if s.Tries > 1 {
-			row.Note = strings.TrimPrefix(row.Note+fmt.Sprintf("; try %d of %d", s.Tries, rn.plan.Tries), "; ")
+	row := RowOf(c.Name(), run)
+	return row, writeHgrmFile(filepath.Join(rn.plan.Out, file), row)
+}
+
+// sweeps runs the sweep configurations over the rates, interleaved.
+func (rn *runner) sweeps(ctx context.Context) ([]SweepResult, error) {
+	var cs []Config
+	var measures []func(float64) (Row, error)
+	for _, c := range sweepConfigs() {
+		if c.Deploy == Procs && rn.plan.Sim == "" {
+			continue
 		}
-		sr.Rows = append(sr.Rows, row)
-		if err := writeHgrmFile(filepath.Join(rn.plan.Out, fmt.Sprintf("%s-r%s.hgrm", c.Name(), FormatRate(row.Rate))), row); err != nil {
-			return sr, err
-		}
+		cs = append(cs, c)
+		measures = append(measures, func(rate float64) (Row, error) {
+			return rn.measure(ctx, c, rate, fmt.Sprintf("%s-r%s.hgrm", c.Name(), FormatRate(rate)))
+		})
 	}
-	return sr, nil
+	rows, err := Sweep(Rates(rn.plan.MaxRate), measures, DefaultSaturation, rn.plan.Tries)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]SweepResult, len(cs))
+	for i, c := range cs {
+		out[i] = SweepResult{Config: c, Rows: rows[i]}
+		out[i].Sustained, out[i].Peak = Capacity(rows[i])
+	}
+	return out, nil
 }
 
 // compare runs the side-by-side configurations at CompareRate: the
@@ -312,30 +294,18 @@ func (rn *runner) compare(ctx context.Context) ([]Row, error) {
 			if err != nil {
 				return nil, err
 			}
-			if row.Note == "" {
-				row.Saturated, row.Note = simSaturated(row)
-			}
+			DefaultSaturation.Judge(&row)
 			rows = append(rows, row)
 			continue
 		}
 		row := RowOf(c.Name(), runs[i])
-		row.Saturated, row.Note = DefaultSaturation.Check(runs[i])
+		DefaultSaturation.Judge(&row)
 		if rn.plan.Reps > 1 {
 			row.Note = strings.TrimPrefix(row.Note+fmt.Sprintf("; %d runs merged", rn.plan.Reps), "; ")
 		}
 		rows = append(rows, row)
 	}
 	return rows, nil
-}
-
-func simSaturated(r Row) (bool, string) {
-	switch {
-	case r.Achieved < DefaultSaturation.MinRatio*r.Rate:
-		return true, fmt.Sprintf("achieved %.0f%% of the offered rate", 100*r.Achieved/r.Rate)
-	case time.Duration(r.E2E.P50) > DefaultSaturation.MaxMedian:
-		return true, fmt.Sprintf("median %s > %s", FormatNanos(r.E2E.P50), FormatNanos(int64(DefaultSaturation.MaxMedian)))
-	}
-	return false, ""
 }
 
 // mergeRun adds b's measurements to a: histograms and counts merge, and
@@ -478,7 +448,7 @@ func (rep *Report) write(w io.Writer, load0 string, elapsed time.Duration) error
 	fmt.Fprintf(&b, "| spinning thread, gap between clock reads (%s) | %s | %s | %s | %s |\n\n", h.SpinFor,
 		FormatNanos(h.Spin.ValueAtQuantile(50)), FormatNanos(h.Spin.ValueAtQuantile(99)), FormatNanos(h.Spin.ValueAtQuantile(99.9)), FormatNanos(h.Spin.Max()))
 	n, longest := GCPauses()
-	fmt.Fprintf(&b, "Go GC stop-the-world pauses in the whole report: %d, longest ≤ %s.\n\n", n, FormatNanos(int64(longest)))
+	fmt.Fprintf(&b, "Go GC stop-the-world pauses in the whole report: %d, longest ≤ %s; most are the runtime.GC() forced before each run, outside the measured windows (the tables' last column counts the collections inside them).\n\n", n, FormatNanos(int64(longest)))
 
 	for _, s := range rep.Sweeps {
 		fmt.Fprintf(&b, "## Sweep: %s\n\n", s.Config.Name())
@@ -579,11 +549,25 @@ func (rep *Report) summary(b *strings.Builder) {
 			float64(c3.E2E.P50)/float64(c2.E2E.P50), FormatNanos(c3.E2E.P50), FormatNanos(c2.E2E.P50),
 			float64(c3.E2E.P99)/float64(c2.E2E.P99), FormatNanos(c3.E2E.P99), FormatNanos(c2.E2E.P99), caveat)
 	}
+	zero, measured, worst := 0, 0, Row{}
 	for _, r := range rep.Compare {
-		if r.AllocsPerCmd >= 0 {
-			fmt.Fprintf(b, "- Heap allocations per command in the measured window, %s: %s (%d GCs); the count is the whole process's, the order-flow generator included.\n", r.Name, formatAllocs(r.AllocsPerCmd), r.GCs)
-			break
+		if r.AllocsPerCmd < 0 || r.Done == 0 {
+			continue
 		}
+		measured++
+		if r.AllocsPerCmd == 0 {
+			zero++
+		}
+		if r.AllocsPerCmd > worst.AllocsPerCmd {
+			worst = r
+		}
+	}
+	if measured > 0 {
+		fmt.Fprintf(b, "- Hot-path allocations (MemStats-style Mallocs delta over each measured window, the whole process, order-flow generator included): %d of %d in-process side-by-side rows allocated nothing", zero, measured)
+		if worst.Name != "" {
+			fmt.Fprintf(b, "; the most was %.3g per command (%s)", worst.AllocsPerCmd, worst.Name)
+		}
+		b.WriteString(".\n")
 	}
 	b.WriteString("\n")
 }

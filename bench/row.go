@@ -33,9 +33,14 @@ type Row struct {
 	Rate float64
 	// Achieved is the measured commands finished per second.
 	Achieved float64
-	// Done and Aborted count the measured commands finished and, of them,
-	// aborted.
+	// Commands is the number of measured commands offered; Done and
+	// Aborted count those finished and, of them, aborted.
+	Commands      int
 	Done, Aborted uint64
+	// Truncated marks a run cut off at its deadline.
+	Truncated bool
+	// Tries is how many runs a sweep took at this rate (see Sweep).
+	Tries int
 	// E2E is the CO-corrected end-to-end latency.
 	E2E Percentiles
 	// Prepare, PreCommit and Commit are the phases of committed commands.
@@ -60,7 +65,8 @@ type Row struct {
 func RowOf(name string, run *Run) Row {
 	rec := run.Rec
 	r := Row{
-		Name: name, Rate: run.Load.Rate, Achieved: run.Throughput(), Done: uint64(run.Done), Aborted: rec.Aborted,
+		Name: name, Rate: run.Load.Rate, Achieved: run.Throughput(), Commands: run.Load.Commands, Done: uint64(run.Done),
+		Aborted: rec.Aborted, Truncated: run.Truncated,
 		E2E: PercentilesOf(rec.E2E), Prepare: phaseOf(rec.Prepare), PreCommit: phaseOf(rec.PreCommit), Commit: phaseOf(rec.Commit),
 		AllocsPerCmd: -1, GCs: int64(run.GCs), Points: PointsOf(rec.E2E), Hist: rec.E2E,
 	}

@@ -2,6 +2,7 @@ package bench
 
 import (
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -19,68 +20,77 @@ type Saturation struct {
 // done, or the median latency passes 1 ms, or the run hit its deadline.
 var DefaultSaturation = Saturation{MinRatio: 0.9, MaxMedian: time.Millisecond}
 
-// Check reports whether run saturated the core and, if so, why.
-func (s Saturation) Check(run *Run) (bool, string) {
+// Check reports whether the run summarised by r saturated the core and,
+// if so, why.
+func (s Saturation) Check(r Row) (bool, string) {
 	switch {
-	case run.Truncated:
-		return true, fmt.Sprintf("stopped at its deadline with %d of %d commands done", run.Done, run.Load.Commands)
-	case run.Throughput() < s.MinRatio*run.Load.Rate:
-		return true, fmt.Sprintf("achieved %.0f%% of the offered rate", 100*run.Throughput()/run.Load.Rate)
-	case time.Duration(run.Rec.E2E.ValueAtQuantile(50)) > s.MaxMedian:
-		return true, fmt.Sprintf("median %s > %s", FormatNanos(run.Rec.E2E.ValueAtQuantile(50)), FormatNanos(int64(s.MaxMedian)))
+	case r.Truncated:
+		return true, fmt.Sprintf("stopped at its deadline with %d of %d commands done", r.Done, r.Commands)
+	case r.Achieved < s.MinRatio*r.Rate:
+		return true, fmt.Sprintf("achieved %.0f%% of the offered rate", 100*r.Achieved/r.Rate)
+	case time.Duration(r.E2E.P50) > s.MaxMedian:
+		return true, fmt.Sprintf("median %s > %s", FormatNanos(r.E2E.P50), FormatNanos(int64(s.MaxMedian)))
 	}
 	return false, ""
 }
 
-// Step is one rate of a sweep.
-type Step struct {
-	Run       *Run
-	Saturated bool
-	// Why says what saturated it.
-	Why string
-	// Tries is how many runs the rate took: more than one when a run
-	// saturated and the rate was tried again.
-	Tries int
+// Judge sets r's Saturated and Note by sat.
+func (s Saturation) Judge(r *Row) {
+	r.Saturated, r.Note = s.Check(*r)
 }
 
-// Sweep runs measure at each rate in order and stops after the first
-// rate that saturates the core (which it keeps: its throughput is the
-// core's capacity). A saturated run is tried again, up to tries runs in
-// all, before the rate counts as saturated: on a shared machine one burst
-// of another tenant's work can sink a run the core would otherwise keep
-// up with. The Step keeps the last run and says how many it took.
-func Sweep(rates []float64, measure func(rate float64) (*Run, error), sat Saturation, tries int) ([]Step, error) {
-	var steps []Step
+// Sweep measures configurations at each rate in order, interleaved (at
+// every rate each configuration still going runs in turn, so that the
+// machine's drift hits them alike), and drops a configuration after the
+// first rate that saturates it; that row stays, since its throughput is
+// the configuration's capacity. A saturated run is tried again, up to
+// tries runs in all, before the rate counts as saturated: on a shared
+// machine one burst of another tenant's work can sink a run the core
+// would otherwise keep up with. The row kept is the last run's, its Tries
+// set and its Note saying so. Sweep returns one row slice per measure.
+func Sweep(rates []float64, measures []func(rate float64) (Row, error), sat Saturation, tries int) ([][]Row, error) {
+	tries = max(tries, 1)
+	out := make([][]Row, len(measures))
+	going := make([]bool, len(measures))
+	for i := range going {
+		going[i] = true
+	}
 	for _, rate := range rates {
-		st := Step{}
-		for st.Tries < max(tries, 1) {
-			run, err := measure(rate)
-			if err != nil {
-				return steps, fmt.Errorf("sweep at %s/s: %w", FormatRate(rate), err)
+		for i, measure := range measures {
+			if !going[i] {
+				continue
 			}
-			st.Tries++
-			st.Run = run
-			if st.Saturated, st.Why = sat.Check(run); !st.Saturated {
-				break
+			var row Row
+			for t := 1; t <= tries; t++ {
+				var err error
+				if row, err = measure(rate); err != nil {
+					return out, fmt.Errorf("sweep at %s/s: %w", FormatRate(rate), err)
+				}
+				row.Tries = t
+				sat.Judge(&row)
+				if t > 1 {
+					row.Note = strings.TrimPrefix(row.Note+fmt.Sprintf("; try %d of %d", t, tries), "; ")
+				}
+				if !row.Saturated {
+					break
+				}
 			}
-		}
-		steps = append(steps, st)
-		if st.Saturated {
-			break
+			out[i] = append(out[i], row)
+			going[i] = !row.Saturated
 		}
 	}
-	return steps, nil
+	return out, nil
 }
 
-// Capacity sums up a sweep: the highest offered rate the core kept up
-// with (0 if none) and the most commands per second it finished at any
-// step, which at the saturated step is its capacity.
-func Capacity(steps []Step) (sustained, peak float64) {
-	for _, s := range steps {
-		if !s.Saturated {
-			sustained = max(sustained, s.Run.Load.Rate)
+// Capacity sums up one configuration's sweep: the highest offered rate it
+// kept up with (0 if none) and the most commands per second it finished
+// at any rate, which at the saturated rate is its capacity.
+func Capacity(rows []Row) (sustained, peak float64) {
+	for _, r := range rows {
+		if !r.Saturated {
+			sustained = max(sustained, r.Rate)
 		}
-		peak = max(peak, s.Run.Throughput())
+		peak = max(peak, r.Achieved)
 	}
 	return sustained, peak
 }

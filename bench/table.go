@@ -7,11 +7,11 @@ import (
 )
 
 // WriteTable writes rows as a markdown table: offered and achieved rate,
-// the end-to-end percentiles, each phase's p50/p99, aborts and heap
-// allocations per command.
+// the end-to-end percentiles, each phase's p50/p99, aborts, and the heap
+// allocations per command and garbage collections in the measured window.
 func WriteTable(w io.Writer, rows []Row) error {
 	var b strings.Builder
-	b.WriteString("| configuration | offered/s | achieved/s | p50 | p90 | p99 | p99.9 | p99.99 | max | prepare p50/p99 | pre-commit p50/p99 | commit p50/p99 | aborted | allocs/cmd |\n")
+	b.WriteString("| configuration | offered/s | achieved/s | p50 | p90 | p99 | p99.9 | p99.99 | max | prepare p50/p99 | pre-commit p50/p99 | commit p50/p99 | aborted | allocs/cmd, GCs |\n")
 	b.WriteString("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
 	for _, r := range rows {
 		name := r.Name
@@ -26,7 +26,7 @@ func WriteTable(w io.Writer, rows []Row) error {
 			FormatNanos(r.E2E.P50), FormatNanos(r.E2E.P90), FormatNanos(r.E2E.P99),
 			FormatNanos(r.E2E.P999), FormatNanos(r.E2E.P9999), FormatNanos(r.E2E.Max),
 			formatPhase(r.Prepare), formatPhase(r.PreCommit), formatPhase(r.Commit),
-			r.Aborted, formatAllocs(r.AllocsPerCmd))
+			r.Aborted, formatAllocs(r.AllocsPerCmd, r.GCs))
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
@@ -88,12 +88,14 @@ func formatPhase(p Phase) string {
 	return FormatNanos(p.P50) + " / " + FormatNanos(p.P99)
 }
 
-func formatAllocs(a float64) string {
-	if a < 0 {
+// formatAllocs writes heap allocations per command and the GCs in the
+// window, or "n/a" when another process ran the core.
+func formatAllocs(a float64, gcs int64) string {
+	switch {
+	case a < 0:
 		return "n/a"
+	case a == 0:
+		return fmt.Sprintf("0, %d", gcs)
 	}
-	if a == 0 {
-		return "0"
-	}
-	return fmt.Sprintf("%.3g", a)
+	return fmt.Sprintf("%.3g, %d", a, gcs)
 }

@@ -31,11 +31,11 @@ func TestWriteTable(t *testing.T) {
 		{Name: "threads-3pc-park-b64", Rate: 100_000, Achieved: 99_800, Done: 100_000, Aborted: 12,
 			E2E:     Percentiles{P50: 1500, P90: 2500, P99: 12_000, P999: 80_000, P9999: 1_200_000, Max: 3_000_000},
 			Prepare: Phase{P50: 400, P99: 900}, PreCommit: Phase{P50: 300, P99: 800}, Commit: Phase{P50: 350, P99: 700},
-			AllocsPerCmd: 0},
+			AllocsPerCmd: 0, GCs: 0},
 		{Name: "threads-2pc-park-b1", Rate: 2_000_000, Achieved: 400_000, Saturated: true, Note: "achieved 20% of the offered rate",
 			E2E:     Percentiles{P50: 2_000_000_000, P90: 3e9, P99: 4e9, P999: 4e9, P9999: 4e9, Max: 4e9},
 			Prepare: Phase{P50: 400, P99: 900}, PreCommit: Phase{Absent: true}, Commit: Phase{P50: 350, P99: 700},
-			AllocsPerCmd: 0.125},
+			AllocsPerCmd: 0.125, GCs: 2},
 		{Name: "procs-3pc-park-b64", Rate: 100_000, Achieved: 100_000, AllocsPerCmd: -1,
 			E2E: Percentiles{P50: 5000}, Prepare: Phase{Absent: true}, PreCommit: Phase{Absent: true}, Commit: Phase{Absent: true}},
 	}
@@ -43,11 +43,11 @@ func TestWriteTable(t *testing.T) {
 	require.NoError(t, WriteTable(&b, rows))
 	lines := strings.Split(strings.TrimSuffix(b.String(), "\n"), "\n")
 	require.Len(t, lines, 5)
-	assert.Equal(t, "| configuration | offered/s | achieved/s | p50 | p90 | p99 | p99.9 | p99.99 | max | prepare p50/p99 | pre-commit p50/p99 | commit p50/p99 | aborted | allocs/cmd |", lines[0])
+	assert.Equal(t, "| configuration | offered/s | achieved/s | p50 | p90 | p99 | p99.9 | p99.99 | max | prepare p50/p99 | pre-commit p50/p99 | commit p50/p99 | aborted | allocs/cmd, GCs |", lines[0])
 	for _, l := range lines {
 		assert.Equal(t, 15, strings.Count(l, "|"), "every line has 14 columns: %s", l)
 	}
-	assert.Equal(t, "| threads-3pc-park-b64 | 100k | 99.8k | 1.5 µs | 2.5 µs | 12 µs | 80 µs | 1.2 ms | 3 ms | 400 ns / 900 ns | 300 ns / 800 ns | 350 ns / 700 ns | 12 | 0 |", lines[2])
-	assert.Equal(t, "| threads-2pc-park-b1 (saturated) — achieved 20% of the offered rate | 2M | 400k | 2 s | 3 s | 4 s | 4 s | 4 s | 4 s | 400 ns / 900 ns | — | 350 ns / 700 ns | 0 | 0.125 |", lines[3])
+	assert.Equal(t, "| threads-3pc-park-b64 | 100k | 99.8k | 1.5 µs | 2.5 µs | 12 µs | 80 µs | 1.2 ms | 3 ms | 400 ns / 900 ns | 300 ns / 800 ns | 350 ns / 700 ns | 12 | 0, 0 |", lines[2])
+	assert.Equal(t, "| threads-2pc-park-b1 (saturated) — achieved 20% of the offered rate | 2M | 400k | 2 s | 3 s | 4 s | 4 s | 4 s | 4 s | 400 ns / 900 ns | — | 350 ns / 700 ns | 0 | 0.125, 2 |", lines[3])
 	assert.Equal(t, "| procs-3pc-park-b64 | 100k | 100k | 5 µs | — | — | — | — | — | — | — | — | 0 | n/a |", lines[4])
 }
