@@ -12,6 +12,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
 
 	"github.com/commitcore/commitcore/shm"
 )
@@ -111,4 +112,26 @@ func TestSegmentsRemovedUnderRun(t *testing.T) {
 	res := <-done
 	require.Equal(t, itoa(exitOK), res[0], res[1])
 	assert.Contains(t, res[1], `"ok": true`)
+}
+
+// TestFullShmDir runs the simulator on a tmpfs too small for its rings:
+// creating a segment fails with ENOSPC, and the run must stop with a clear
+// error, its children stopped and no segment left. It needs to mount a
+// tmpfs (root in a mount namespace we may use); elsewhere it skips.
+func TestFullShmDir(t *testing.T) {
+	dir := t.TempDir()
+	if err := unix.Mount("tmpfs", dir, "tmpfs", 0, "size=256k"); err != nil {
+		t.Skipf("cannot mount a small tmpfs to fill (%v): the ENOSPC path is not exercised here", err)
+	}
+	defer unix.Unmount(dir, 0)
+	o, _, err := parseOptions([]string{"-progress", "0", "-dir", dir, "-orders", "100"}, os.Stderr)
+	require.NoError(t, err)
+	var out bytes.Buffer
+	code, err := simulate(&o, &out)
+	assert.Equal(t, exitFailed, code)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "no space left on device")
+	assert.Contains(t, err.Error(), dir)
+	left, _ := filepath.Glob(filepath.Join(dir, "*"))
+	assert.Empty(t, left, "segments left behind")
 }

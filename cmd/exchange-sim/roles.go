@@ -15,6 +15,7 @@ import (
 	"github.com/commitcore/commitcore/engine/journal"
 	"github.com/commitcore/commitcore/internal/venue"
 	"github.com/commitcore/commitcore/shm"
+	"golang.org/x/sys/unix"
 )
 
 // attachWait bounds how long a child retries to attach to a side of a link
@@ -72,6 +73,9 @@ func runParticipant(sp *spec, r venue.Role, ev *eventWriter) error {
 	// Attach before recovering: the link must be ours before the journal
 	// is read, so that nothing the coordinator journals later is missed.
 	ep, err := sp.listen(r)
+	if errors.Is(err, unix.ENOSPC) {
+		return fmt.Errorf("%w: the shared-memory directory %s is full; free space there or choose another with -dir", err, sp.Dir)
+	}
 	if err != nil {
 		return err
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,6 +11,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -30,6 +33,39 @@ type child struct {
 	expect  bool // its exit is expected: killed by a fault or told to stop
 	exited  bool
 	restart bool // a participant restarted after a kill
+	stderr  *lastLine
+}
+
+// lastLine passes a child's stderr through and keeps its last line, which
+// says why a failed child failed.
+type lastLine struct {
+	mu   sync.Mutex
+	w    io.Writer
+	buf  []byte
+	last string
+}
+
+func (l *lastLine) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.buf = append(l.buf, p...)
+	for {
+		i := bytes.IndexByte(l.buf, '\n')
+		if i < 0 {
+			break
+		}
+		if line := strings.TrimSpace(string(l.buf[:i])); line != "" {
+			l.last = line
+		}
+		l.buf = l.buf[i+1:]
+	}
+	return l.w.Write(p)
+}
+
+func (l *lastLine) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.last
 }
 
 // childEvent is an event from a child, or its exit: one channel carries
@@ -149,10 +185,11 @@ func (s *supervisor) spawn(role string, sp spec) (*child, error) {
 	}
 	cmd := exec.Command(s.exe, "-role", role)
 	cmd.Env = append(os.Environ(), envSpec+"="+string(b))
-	cmd.Stderr = os.Stderr
+	tail := &lastLine{w: os.Stderr}
+	cmd.Stderr = tail
 	// A child must not outlive the supervisor, whatever kills it.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	c := &child{role: role, cmd: cmd, restart: sp.Recover || role == "coordinator" && sp.First > 0}
+	c := &child{role: role, cmd: cmd, stderr: tail, restart: sp.Recover || role == "coordinator" && sp.First > 0}
 	if c.stdin, err = cmd.StdinPipe(); err != nil {
 		return nil, fmt.Errorf("start %s: %w", role, err)
 	}
@@ -218,7 +255,7 @@ func (s *supervisor) step(interrupt <-chan os.Signal, timeout <-chan time.Time) 
 		}
 		e.c.exited = true
 		if !e.c.expect {
-			return fmt.Errorf("%s (pid %d) exited unexpectedly (%v); its output is above", e.c.role, e.c.cmd.Process.Pid, e.err)
+			return fmt.Errorf("%s (pid %d) exited unexpectedly (%v): %s", e.c.role, e.c.cmd.Process.Pid, e.err, e.c.stderr)
 		}
 		return nil
 	case sig := <-interrupt:
