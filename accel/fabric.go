@@ -21,6 +21,10 @@ var (
 	// lost messages (a PREPARE times out, PRE-COMMIT and COMMIT are
 	// retransmitted), exactly as it treats a message dropped at a full ring.
 	ErrLost = errors.New("accel: records lost in a connection drop")
+	// ErrPeerBusy means the passive end already serves another peer that
+	// is alive (TCPFabric; ShmFabric's Dial fails with shm.ErrSlotBusy in
+	// the same case).
+	ErrPeerBusy = errors.New("accel: the passive end serves another live peer")
 	// ErrProtocol means the peer sent bytes that no correct endpoint sends
 	// (a foreign service, a corrupt stream, a sequence gap or repeat); the
 	// connection is dropped.

@@ -110,7 +110,12 @@ type TCPFabric struct {
 
 // Listen listens on addr (host:port; port 0 picks one, see Addr) and
 // returns the passive endpoint at once. It serves one peer at a time: a
-// new connection replaces the current one.
+// new connection from the same peer (the active endpoint redialing)
+// replaces the current one, and so does another peer's once the current
+// one is no longer alive (a backup coordinator after a stalled or lost
+// one); while the current peer lives, another is refused and its Dial
+// fails with ErrPeerBusy. There is no authentication: listen on loopback
+// or a private network.
 func (f *TCPFabric) Listen(addr string) (Endpoint, error) {
 	e, err := newTCPEndpoint(f.Options)
 	if err != nil {
@@ -131,7 +136,9 @@ func (f *TCPFabric) Listen(addr string) (Endpoint, error) {
 // Dial connects to the passive endpoint at addr, retrying for
 // Options.DialTimeout (but not after a peer that does not speak the
 // protocol), and returns once the hellos are exchanged; the endpoint then
-// reconnects on its own whenever the connection drops.
+// reconnects on its own whenever the connection drops. It fails with
+// ErrPeerBusy if the passive end serves another live peer until the
+// timeout.
 func (f *TCPFabric) Dial(addr string) (Endpoint, error) {
 	e, err := newTCPEndpoint(f.Options)
 	if err != nil {
@@ -144,7 +151,7 @@ func (f *TCPFabric) Dial(addr string) (Endpoint, error) {
 		c, err := net.DialTimeout("tcp", addr, time.Until(deadline))
 		if err == nil {
 			var s *session
-			if s, err = e.open(c); err == nil {
+			if s, err = e.openActive(c); err == nil {
 				e.wg.Add(1)
 				go e.manage(nil, s)
 				return e, nil
@@ -169,7 +176,8 @@ const (
 	frameHello   = 1
 	frameData    = 2
 	frameBeat    = 3
-	flagAckReq   = 1
+	flagAckReq   = 1 // on a heartbeat: acknowledge at once
+	flagBusy     = 1 // on a hello: refused, another peer is served
 	wireVersion  = 1
 	helloMagic   = 0x3142_4146_4343_4343 // "CCCCFAB1"
 	writeBatch   = 64 << 10
@@ -459,7 +467,7 @@ func (e *tcpEndpoint) manage(accepted <-chan net.Conn, s *session) {
 			}
 			pause = min(2*pause, e.opts.Redial)
 			if c, err := net.DialTimeout("tcp", e.addr, e.opts.Redial); err == nil {
-				if s, _ = e.open(c); s != nil {
+				if s, _ = e.openActive(c); s != nil {
 					pause = time.Millisecond
 				}
 			}
@@ -473,11 +481,7 @@ func (e *tcpEndpoint) manage(accepted <-chan net.Conn, s *session) {
 		case <-e.done:
 			return
 		case c := <-accepted:
-			if s != nil {
-				s.kill()
-				<-s.ended
-			}
-			s, _ = e.open(c)
+			s = e.acceptPeer(c, s)
 		case <-ended:
 			s = nil
 		}
@@ -565,15 +569,63 @@ func blockingSocket(c net.Conn, sendTimeout time.Duration) (*os.File, int, error
 	return f, fd, nil
 }
 
-// open exchanges hellos on c and starts the session's pumps, or closes c
-// and returns the error.
-func (e *tcpEndpoint) open(c net.Conn) (*session, error) {
-	err := e.handshake(c)
-	var f *os.File
-	var fd int
+// openActive exchanges hellos on c as the active side and starts a
+// session, or closes c and returns the error.
+func (e *tcpEndpoint) openActive(c net.Conn) (*session, error) {
+	c.SetDeadline(time.Now().Add(e.opts.DialTimeout))
+	err := e.sendHello(c, false)
+	var h hello
 	if err == nil {
-		f, fd, err = blockingSocket(c, e.opts.WriteTimeout)
+		h, err = readHello(c)
 	}
+	if err == nil {
+		err = e.reconcile(h)
+	}
+	if err != nil {
+		c.Close()
+		return nil, fmt.Errorf("tcp fabric: %s: %w", e.addr, err)
+	}
+	return e.start(c)
+}
+
+// acceptPeer reads the hello on a connection the passive side accepted.
+// If the current peer lives and this is another (a second coordinator, or
+// a stale one redialing after a backup took over), it refuses with a busy
+// hello, as a shared-memory link refuses a second opener; otherwise the
+// connection replaces the current session. It returns the session running
+// afterwards.
+func (e *tcpEndpoint) acceptPeer(c net.Conn, cur *session) *session {
+	c.SetDeadline(time.Now().Add(e.opts.DialTimeout))
+	h, err := readHello(c)
+	if err != nil {
+		c.Close()
+		return cur
+	}
+	if cur != nil && h.inc != e.peerInc.Load() && e.alive() {
+		e.sendHello(c, true)
+		c.Close()
+		return cur
+	}
+	if cur != nil {
+		cur.kill()
+		<-cur.ended
+	}
+	if err = e.sendHello(c, false); err == nil {
+		err = e.reconcile(h)
+	}
+	if err != nil {
+		c.Close()
+		return nil
+	}
+	s, _ := e.start(c)
+	return s
+}
+
+// start runs a session's pumps over c once the hellos are exchanged, or
+// closes c and returns the error.
+func (e *tcpEndpoint) start(c net.Conn) (*session, error) {
+	c.SetDeadline(time.Time{})
+	f, fd, err := blockingSocket(c, e.opts.WriteTimeout)
 	c.Close()
 	if err != nil {
 		return nil, fmt.Errorf("tcp fabric: %s: %w", e.addr, err)
@@ -611,14 +663,22 @@ func (e *tcpEndpoint) open(c net.Conn) (*session, error) {
 	return s, nil
 }
 
-// handshake sends our hello and reads the peer's, then reconciles the
-// sequence numbers: the peer's records we missed in the last drop are
-// skipped (the peer counts them lost), ours it missed are counted lost.
-func (e *tcpEndpoint) handshake(c net.Conn) error {
-	c.SetDeadline(time.Now().Add(e.opts.DialTimeout))
-	defer c.SetDeadline(time.Time{})
+// hello is what each side says first on a new connection.
+type hello struct {
+	inc     uint64 // the sender's incarnation
+	seenInc uint64 // the incarnation whose records recvd counts
+	recvd   uint64 // the last record the sender committed to its Rx
+	taken   uint64 // the last record the sender took from its Tx
+	busy    bool   // a passive end refusing: it serves another live peer
+}
+
+func (e *tcpEndpoint) sendHello(c net.Conn, busy bool) error {
 	var out [frameHeader + helloLen]byte
-	putHeader(out[:], helloLen, wireVersion, frameHello, 0, 0, e.recvd.Load())
+	var flags uint8
+	if busy {
+		flags = flagBusy
+	}
+	putHeader(out[:], helloLen, wireVersion, frameHello, flags, 0, 0)
 	p := out[frameHeader:]
 	binary.LittleEndian.PutUint64(p[0:], helloMagic)
 	binary.LittleEndian.PutUint64(p[8:], e.inc)
@@ -628,30 +688,47 @@ func (e *tcpEndpoint) handshake(c net.Conn) error {
 	if _, err := c.Write(out[:]); err != nil {
 		return fmt.Errorf("send hello: %w", err)
 	}
+	return nil
+}
+
+func readHello(c net.Conn) (hello, error) {
 	var in [frameHeader + helloLen]byte
 	if _, err := io.ReadFull(c, in[:]); err != nil {
-		return fmt.Errorf("read hello: %w", err)
+		return hello{}, fmt.Errorf("read hello: %w", err)
 	}
-	n, typ, kind, _, _, _ := getHeader(in[:])
-	p = in[frameHeader:]
+	n, typ, kind, flags, _, _ := getHeader(in[:])
+	p := in[frameHeader:]
 	if kind != frameHello || n != helloLen || binary.LittleEndian.Uint64(p) != helloMagic {
-		return fmt.Errorf("%w: not a commitcore fabric hello", ErrProtocol)
+		return hello{}, fmt.Errorf("%w: not a commitcore fabric hello", ErrProtocol)
 	}
 	if typ != wireVersion {
-		return fmt.Errorf("%w: wire version %d, want %d", ErrProtocol, typ, wireVersion)
+		return hello{}, fmt.Errorf("%w: wire version %d, want %d", ErrProtocol, typ, wireVersion)
 	}
-	peerInc := binary.LittleEndian.Uint64(p[8:])
-	seenInc := binary.LittleEndian.Uint64(p[16:])
-	peerRecvd := binary.LittleEndian.Uint64(p[24:])
-	peerTaken := binary.LittleEndian.Uint64(p[32:])
+	h := hello{
+		inc:     binary.LittleEndian.Uint64(p[8:]),
+		seenInc: binary.LittleEndian.Uint64(p[16:]),
+		recvd:   binary.LittleEndian.Uint64(p[24:]),
+		taken:   binary.LittleEndian.Uint64(p[32:]),
+		busy:    flags&flagBusy != 0,
+	}
+	if h.busy {
+		return h, ErrPeerBusy
+	}
+	return h, nil
+}
+
+// reconcile resumes the sequence numbers after the peer's hello: the
+// peer's records we missed in the last drop are skipped (the peer counts
+// them lost), ours it missed are counted lost.
+func (e *tcpEndpoint) reconcile(h hello) error {
 	// Our records: what the peer holds, if it is the peer that got them.
 	taken := e.taken.Load()
 	placed := e.acked.Load()
-	if seenInc == e.inc {
-		if peerRecvd > taken {
-			return fmt.Errorf("%w: peer has record %d, we sent %d", ErrProtocol, peerRecvd, taken)
+	if h.seenInc == e.inc {
+		if h.recvd > taken {
+			return fmt.Errorf("%w: peer has record %d, we sent %d", ErrProtocol, h.recvd, taken)
 		}
-		placed = max(placed, peerRecvd)
+		placed = max(placed, h.recvd)
 		e.acked.Store(placed)
 	}
 	if from := max(placed, e.lostUpTo.Load()); from < taken {
@@ -659,12 +736,12 @@ func (e *tcpEndpoint) handshake(c net.Conn) error {
 		e.lostUpTo.Store(taken)
 	}
 	// The peer's records: resume after the last it sent.
-	if peerInc != e.peerInc.Load() || e.recvd.Load() < peerTaken {
-		if peerInc == e.peerInc.Load() && e.recvd.Load() > peerTaken {
-			return fmt.Errorf("%w: we have record %d, peer sent %d", ErrProtocol, e.recvd.Load(), peerTaken)
+	if h.inc != e.peerInc.Load() || e.recvd.Load() < h.taken {
+		if h.inc == e.peerInc.Load() && e.recvd.Load() > h.taken {
+			return fmt.Errorf("%w: we have record %d, peer sent %d", ErrProtocol, e.recvd.Load(), h.taken)
 		}
-		e.peerInc.Store(peerInc)
-		e.recvd.Store(peerTaken)
+		e.peerInc.Store(h.inc)
+		e.recvd.Store(h.taken)
 	}
 	return nil
 }

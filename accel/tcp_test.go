@@ -122,7 +122,7 @@ func fakePeer(t *testing.T, serve func(c net.Conn)) string {
 	return ln.Addr().String()
 }
 
-func hello(inc uint64) []byte {
+func helloFrame(inc uint64) []byte {
 	b := make([]byte, frameHeader+helloLen)
 	putHeader(b, helloLen, wireVersion, frameHello, 0, 0, 0)
 	binary.LittleEndian.PutUint64(b[frameHeader:], helloMagic)
@@ -147,7 +147,7 @@ func TestTCPRefusesForeignPeer(t *testing.T) {
 func TestTCPSilentPeerSuspected(t *testing.T) {
 	release := make(chan struct{})
 	addr := fakePeer(t, func(c net.Conn) {
-		c.Write(hello(42))
+		c.Write(helloFrame(42))
 		go io.Copy(io.Discard, c) // read, never answer
 		<-release
 	})
@@ -165,7 +165,7 @@ func TestTCPSilentPeerSuspected(t *testing.T) {
 func TestTCPRejectsSequenceGap(t *testing.T) {
 	dropped := make(chan struct{})
 	addr := fakePeer(t, func(c net.Conn) {
-		c.Write(hello(7))
+		c.Write(helloFrame(7))
 		var frame [frameHeader + 8]byte
 		putHeader(frame[:], 8, 1, frameData, 0, 1, 0)
 		c.Write(frame[:])
@@ -321,4 +321,22 @@ func TestTCPStalledOwnerSuspected(t *testing.T) {
 	close(beating)
 	<-done
 	require.True(t, ok, "a beating owner never seen alive")
+}
+
+// TestTCPPassiveRefusesSecondPeer: while its peer lives, the passive end
+// refuses another (a stale coordinator redialing after a backup took over
+// must not steal the backup's connection); once the peer is gone, the
+// newcomer is served.
+func TestTCPPassiveRefusesSecondPeer(t *testing.T) {
+	p, a := tcpCase(TCPOptions{StaleAfter: time.Second}).pair(t)
+	require.True(t, waitFor(5*time.Second, tcpOf(p).connected.Load), "first peer never served")
+	_, err := (&TCPFabric{Options: TCPOptions{DialTimeout: 50 * time.Millisecond}}).Dial(p.Addr())
+	require.ErrorIs(t, err, ErrPeerBusy)
+	require.True(t, tcpOf(a).connected.Load(), "the refused dial disturbed the served peer")
+	require.NoError(t, a.Close())
+	b, err := (&TCPFabric{}).Dial(p.Addr())
+	require.NoError(t, err)
+	defer b.Close()
+	require.NoError(t, writeRecords(b, 0, 10))
+	require.NoError(t, readRecords(p, 0, 10, 10*time.Second))
 }
