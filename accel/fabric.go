@@ -64,6 +64,11 @@ type Fabric interface {
 //   - Failure detection: Conn().Alive turns false when the peer dies, closes
 //     its end, loses the connection or falls silent, so the protocol's
 //     nodes treat the coordinator as suspected and terminate by its rules.
+//
+// Like the rings it is made of, an endpoint has one writer and one reader:
+// one goroutine writes Tx (and calls Flush and Conn().Beat), one reads Rx
+// (and calls Idle and Conn().Alive), as engine.Core and Serve do; Close
+// comes after both have stopped.
 type Endpoint interface {
 	// Conn returns the endpoint as the engine sees it: Tx is the peer's
 	// ring as this side writes it (Claim, fill, Commit: a one-sided
