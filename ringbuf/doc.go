@@ -8,7 +8,9 @@
 //     CAS; a producer that dies between Claim and Commit is skipped after a
 //     bounded wait and counted (Skipped).
 //   - Doorbell: a futex word (not process-private) that a consumer parks on
-//     and that every one of its inbound rings rings after publishing.
+//     and that every one of its inbound rings rings after publishing; an
+//     SPSC consumer can likewise ring its producer's doorbell after freeing
+//     space (SetSpaceDoorbell), so a producer facing a full ring parks too.
 //   - IdleStrategy: BusySpin, SpinYield and SpinPark, Agrona-style.
 //
 // The memory may be a heap slice (AlignedBytes) or an mmap'd segment shared

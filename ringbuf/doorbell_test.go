@@ -45,6 +45,26 @@ func TestDoorbell(t *testing.T) {
 	d.Disarm()
 }
 
+// TestSPSCSpaceDoorbell: a producer that finds the ring full arms the
+// space doorbell, and a Read that frees room before the producer waits
+// must make that Wait return at once, not sleep out its timeout.
+func TestSPSCSpaceDoorbell(t *testing.T) {
+	r, _ := newTestSPSC(t, 64)
+	d, err := NewDoorbell(AlignedBytes(DoorbellSize))
+	must.NoError(t, err)
+	r.SetSpaceDoorbell(d)
+	for r.TryWrite(1, make([]byte, 8)) == nil {
+	}
+	key := d.Arm()
+	must.ErrorIs(t, r.TryWrite(1, make([]byte, 8)), ErrFull)
+	n, err := r.Read(1, func(uint16, []byte) {})
+	must.NoError(t, err)
+	must.Equal(t, 1, n)
+	waitOrFail(t, func() error { return d.Wait(key, time.Hour) }, "a Read that freed room did not ring the space doorbell: the wake-up was lost")
+	d.Disarm()
+	must.NoError(t, r.TryWrite(1, make([]byte, 8)))
+}
+
 // waitOrFail runs f in a goroutine and fails the test if it has not
 // returned within 30 seconds, or returned an error.
 func waitOrFail(t *testing.T, f func() error, failure string) {

@@ -89,8 +89,10 @@ type SPSC struct {
 
 	_ [CacheLine]byte
 	// Consumer-local state.
-	consumed  uint64 // consumer cursor (last value stored to head, plus reads in progress)
-	tailCache uint64 // last producer cursor read
+	consumed  uint64    // consumer cursor (last value stored to head, plus reads in progress)
+	tailCache uint64    // last producer cursor read
+	spaceBell *Doorbell // the producer's doorbell, rung after each Read that frees space
+	touched   byte      // sink of touchNext's loads, so they are not optimised away
 	_         [CacheLine]byte
 }
 
@@ -175,6 +177,13 @@ func (r *SPSC) Capacity() int { return len(r.data) }
 // the ring its consumer's doorbell; several rings may share one. Call it
 // before the producer starts; nil turns ringing off.
 func (r *SPSC) SetDoorbell(d *Doorbell) { r.bell = d }
+
+// SetSpaceDoorbell makes the consumer ring d after every Read that frees
+// space, so that a producer waiting for room can park on d (SpinPark)
+// instead of polling: it arms d, retries its write once more, and only then
+// waits. Ringing costs one load when nobody is parked on d. Call it before
+// the consumer starts; nil turns ringing off.
+func (r *SPSC) SetSpaceDoorbell(d *Doorbell) { r.spaceBell = d }
 
 // Claim reserves room for a record of n payload bytes with type typ and
 // returns the payload to fill in. The record becomes visible to the
@@ -318,6 +327,7 @@ func (r *SPSC) Read(limit int, fn func(typ uint16, payload []byte)) (int, error)
 		}
 		r.tailCache = t
 		if t == r.consumed {
+			r.touchNext()
 			return 0, nil
 		}
 	}
@@ -353,6 +363,9 @@ func (r *SPSC) Read(limit int, fn func(typ uint16, payload []byte)) (int, error)
 	if pos != r.consumed {
 		r.consumed = pos
 		r.head.Store(pos)
+		if r.spaceBell != nil {
+			r.spaceBell.Ring()
+		}
 	}
 	return count, err
 }
@@ -372,6 +385,25 @@ func checkSkip(h, frame, pos, tail, room, capacity uint64) error {
 		return corrupt("spsc", "padding length", n, "padding at offset %d must end at the data region's end (%d)", capacity-room, capacity)
 	}
 	return nil
+}
+
+// touchNext loads a byte from each of the two cache lines where the next
+// record will start (a record of up to 64-HeaderSize bytes spans at most
+// these two), so an empty poll keeps them in this core's cache. When the
+// producer writes them, its stores invalidate this core's copies and the
+// next poll fetches the new lines while the producer is still publishing
+// its cursor: the two cross-core fetches a hand-off needs (cursor, then
+// record) overlap instead of running one after the other, which halves a
+// ping-pong's round trip. The bytes are discarded: they may be half
+// written, and nothing is read from them until the cursor says so. The
+// indices are masked into the data region. Race builds skip it, as the
+// race detector cannot tell these discarded reads from real ones.
+func (r *SPSC) touchNext() {
+	if raceEnabled {
+		return
+	}
+	i := r.consumed & r.mask
+	r.touched = r.data[i] ^ r.data[(i+CacheLine)&r.mask]
 }
 
 // Len returns the bytes published and not yet consumed, as read from ring
