@@ -6,11 +6,15 @@ import (
 	"os"
 	"runtime"
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
 	"golang.org/x/sys/unix"
+
+	"github.com/commitcore/commitcore/ringbuf"
 )
 
 // pingSize is the message size of every ping-pong benchmark.
@@ -152,8 +156,8 @@ func writeFull(fd int, b []byte) error {
 // BenchmarkShmPingPongCrossProcess measures the round trip of a 64-byte
 // record from this process to a child and back over a duplex link, with
 // both sides busy-spinning and with both spinning then parking. Compare
-// with ringbuf's BenchmarkSpinFloorPingPong (the in-process cache-line
-// floor) and BenchmarkUDSPingPong in the same run.
+// with BenchmarkSpinFloorPingPong (the in-process cache-line floor) and
+// BenchmarkUDSPingPong in the same run.
 func BenchmarkShmPingPongCrossProcess(b *testing.B) {
 	for _, bc := range []struct {
 		name string
@@ -216,6 +220,69 @@ func BenchmarkShmPingPongCrossProcess(b *testing.B) {
 			}
 		})
 	}
+}
+
+// floorSpins bounds the spin of BenchmarkSpinFloorPingPong as ringbuf's
+// copy of it is bounded: it yields only when other work holds a core.
+const floorSpins = 20_000
+
+// paddedWord is an atomic word alone on its cache line.
+type paddedWord struct {
+	_ [ringbuf.CacheLine]byte
+	v atomic.Uint64
+	_ [ringbuf.CacheLine - 8]byte
+}
+
+// BenchmarkSpinFloorPingPong is ringbuf's benchmark of the same name, here
+// so that one run of this package's benchmarks holds the floor, the link
+// and the socket: two threads of this process, each locked to its OS
+// thread, bounce one padded atomic word (odd values one way, even the
+// other), the least any cross-core round trip can cost.
+// BenchmarkShmPingPongCrossProcess/busy-spin is measured against it.
+// ns/op is one round trip; the percentiles sample every 8th.
+func BenchmarkSpinFloorPingPong(b *testing.B) {
+	if runtime.GOMAXPROCS(0) < 2 {
+		b.Skip("needs GOMAXPROCS >= 2: two threads busy-spin against each other")
+	}
+	var w paddedWord
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		idle := ringbuf.SpinYield{Spins: floorSpins}
+		for i := range uint64(b.N) {
+			for w.v.Load() != 2*i+1 {
+				idle.Idle(0)
+			}
+			idle.Reset()
+			w.v.Store(2*i + 2)
+		}
+	}()
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	h := newLatencyHistogram()
+	idle := ringbuf.SpinYield{Spins: floorSpins}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range uint64(b.N) {
+		var t0 time.Time
+		if i%sampleEvery == 0 {
+			t0 = time.Now()
+		}
+		w.v.Store(2*i + 1)
+		for w.v.Load() != 2*i+2 {
+			idle.Idle(0)
+		}
+		idle.Reset()
+		if i%sampleEvery == 0 {
+			h.RecordValue(int64(time.Since(t0)))
+		}
+	}
+	b.StopTimer()
+	wg.Wait()
+	reportLatency(b, h)
 }
 
 // BenchmarkPeerState measures one liveness check of a live peer (a pidfd
