@@ -115,13 +115,14 @@
 // FuzzLinkRx feeds arbitrary ring memory to the reading side of a link.
 //
 //	go test -race ./shm
-//	go test -run '^$' -bench 'PingPong' -benchmem ./ringbuf ./shm
+//	go test -run '^$' -bench 'PingPong' -count=5 ./shm
 //
 // BenchmarkShmPingPongCrossProcess (busy-spin and spin-park) and
 // BenchmarkUDSPingPong (blocking and busy-poll) each time a 64-byte round
 // trip to a child process and report its percentiles, sampling every 8th
-// round trip; ringbuf's BenchmarkSpinFloorPingPong is the in-process floor
-// to compare with. BenchmarkPeerState is the cost of one liveness check.
+// round trip; BenchmarkSpinFloorPingPong (a copy of ringbuf's, so that the
+// same run has it) is the in-process floor to compare with.
+// BenchmarkPeerState is the cost of one liveness check.
 // Busy-spin figures need two otherwise idle cores: a busy-spinning side
 // that gets preempted stalls its peer for a scheduler slice.
 package shm
