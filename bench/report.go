@@ -33,7 +33,10 @@ type Plan struct {
 	StepFor, WarmFor time.Duration
 	// MaxRate is the sweeps' last offered rate unless they saturate first.
 	MaxRate float64
-	// CompareRate is the offered rate of the side-by-side comparison.
+	// CompareRate is the highest offered rate of the side-by-side
+	// comparison: it runs at the highest rate the first sweep (threads,
+	// 3PC, batch 64) kept up with, up to this, so that its rows compare
+	// protocols, fabrics and idle strategies rather than queues.
 	CompareRate float64
 	// Reps is how many times each in-process comparison configuration
 	// runs, interleaved with the others so that the machine's drift hits
@@ -94,7 +97,9 @@ type Report struct {
 	Plan Plan
 	// Sweeps are the fixed-rate sweeps by configuration name.
 	Sweeps []SweepResult
-	// Compare are the side-by-side rows at Plan.CompareRate.
+	// CompareRate is the side-by-side comparison's offered rate.
+	CompareRate float64
+	// Compare are the side-by-side rows at CompareRate.
 	Compare []Row
 	// Hiccups is the idle-system measure.
 	Hiccups *Hiccups
@@ -198,7 +203,15 @@ func (p Plan) Run(ctx context.Context, w io.Writer) (*Report, error) {
 	if rep.Sweeps, err = rn.sweeps(ctx); err != nil {
 		return nil, err
 	}
-	if rep.Compare, err = rn.compare(ctx); err != nil {
+	rep.CompareRate = p.CompareRate
+	if len(rep.Sweeps) > 0 {
+		sustained := rep.Sweeps[0].Sustained
+		if sustained == 0 {
+			sustained = Rates(p.MaxRate)[0]
+		}
+		rep.CompareRate = min(rep.CompareRate, sustained)
+	}
+	if rep.Compare, err = rn.compare(ctx, rep.CompareRate); err != nil {
 		return nil, err
 	}
 	elapsed := time.Since(start)
@@ -263,9 +276,9 @@ func (rn *runner) sweeps(ctx context.Context) ([]SweepResult, error) {
 	return out, nil
 }
 
-// compare runs the side-by-side configurations at CompareRate: the
-// in-process ones Reps times round robin, merged; then the processes ones.
-func (rn *runner) compare(ctx context.Context) ([]Row, error) {
+// compare runs the side-by-side configurations at rate: the in-process
+// ones Reps times round robin, merged; then the processes ones.
+func (rn *runner) compare(ctx context.Context, rate float64) ([]Row, error) {
 	cs := Comparison()
 	runs := make([]*Run, len(cs))
 	for range rn.plan.Reps {
@@ -273,7 +286,7 @@ func (rn *runner) compare(ctx context.Context) ([]Row, error) {
 			if c.Deploy == Procs {
 				continue
 			}
-			run, err := rn.inProcess(c, rn.plan.CompareRate)
+			run, err := rn.inProcess(c, rate)
 			if err != nil {
 				return nil, err
 			}
@@ -290,7 +303,7 @@ func (rn *runner) compare(ctx context.Context) ([]Row, error) {
 			if rn.plan.Sim == "" {
 				continue
 			}
-			row, err := rn.procs(ctx, c, rn.plan.CompareRate, c.Name()+".hgrm")
+			row, err := rn.procs(ctx, c, rate, c.Name()+".hgrm")
 			if err != nil {
 				return nil, err
 			}
@@ -343,7 +356,7 @@ func (rep *Report) plots() error {
 		}
 	}
 	if err := writePlotFile(filepath.Join(rep.Plan.Out, "percentiles.svg"),
-		fmt.Sprintf("commitcore end-to-end latency at %s commands/s, open loop, CO corrected", FormatRate(rep.Plan.CompareRate)), cmp); err != nil {
+		fmt.Sprintf("commitcore end-to-end latency at %s commands/s, open loop, CO corrected", FormatRate(rep.CompareRate)), cmp); err != nil {
 		return err
 	}
 	var sw []Series
@@ -457,7 +470,8 @@ func (rep *Report) write(w io.Writer, load0 string, elapsed time.Duration) error
 		}
 		fmt.Fprintf(&b, "\nSustained: %s commands/s offered and kept up with; peak finished: %s commands/s.\n\n", FormatRate(s.Sustained), FormatRate(s.Peak))
 	}
-	fmt.Fprintf(&b, "## Side by side at %s commands/s\n\n", FormatRate(p.CompareRate))
+	fmt.Fprintf(&b, "## Side by side at %s commands/s\n\n", FormatRate(rep.CompareRate))
+	fmt.Fprintf(&b, "Each row differs from the first in one respect. The rate is the highest the first sweep kept up with, at most %s/s, so that the rows compare the configurations rather than their queues.\n\n", FormatRate(p.CompareRate))
 	if err := WriteTable(&b, rep.Compare); err != nil {
 		return err
 	}
@@ -545,7 +559,7 @@ func (rep *Report) summary(b *strings.Builder) {
 		if c3.Saturated || c2.Saturated {
 			caveat = " — at least one saturated, so this is queueing more than protocol"
 		}
-		fmt.Fprintf(b, "- 3PC/2PC side by side at %s/s, threads batch 64: p50 %.2f× (%s vs %s), p99 %.2f× (%s vs %s)%s.\n", FormatRate(rep.Plan.CompareRate),
+		fmt.Fprintf(b, "- 3PC/2PC side by side at %s/s, threads batch 64: p50 %.2f× (%s vs %s), p99 %.2f× (%s vs %s)%s.\n", FormatRate(rep.CompareRate),
 			float64(c3.E2E.P50)/float64(c2.E2E.P50), FormatNanos(c3.E2E.P50), FormatNanos(c2.E2E.P50),
 			float64(c3.E2E.P99)/float64(c2.E2E.P99), FormatNanos(c3.E2E.P99), FormatNanos(c2.E2E.P99), caveat)
 	}
