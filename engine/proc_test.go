@@ -28,16 +28,21 @@ import (
 // over a shared-memory link it creates (with the decision table), idling
 // as envIdle says ("spin" busy-spins, as the benchmarks want), with
 // participants that record outcomes, or NopParticipants when envParts is
-// "nop"; "coordinator" opens them and submits commands until it is killed.
+// "nop"; with envRecover naming the coordinator's journal it is a restarted
+// host that takes back a dead host's table and link and recovers its nodes
+// from the journal first. "coordinator" opens them and submits commands
+// until it is killed, or, on SIGTERM, drains and writes each
+// transaction's outcome to envOut.
 const (
-	envRole  = "COMMITCORE_ENGINE_CHILD"
-	envDir   = "COMMITCORE_ENGINE_DIR"
-	envName  = "COMMITCORE_ENGINE_NAME"
-	envIdle  = "COMMITCORE_ENGINE_IDLE"
-	envOut   = "COMMITCORE_ENGINE_OUT"
-	envJrnl  = "COMMITCORE_ENGINE_JOURNAL"
-	envParts = "COMMITCORE_ENGINE_PARTICIPANTS"
-	procSlot = 1024
+	envRole    = "COMMITCORE_ENGINE_CHILD"
+	envDir     = "COMMITCORE_ENGINE_DIR"
+	envName    = "COMMITCORE_ENGINE_NAME"
+	envIdle    = "COMMITCORE_ENGINE_IDLE"
+	envOut     = "COMMITCORE_ENGINE_OUT"
+	envJrnl    = "COMMITCORE_ENGINE_JOURNAL"
+	envParts   = "COMMITCORE_ENGINE_PARTICIPANTS"
+	envRecover = "COMMITCORE_ENGINE_RECOVER_FROM"
+	procSlot   = 1024
 )
 
 func TestMain(m *testing.M) {
@@ -120,23 +125,24 @@ func shmOpts() *shm.Options { return &shm.Options{Dir: os.Getenv(envDir)} }
 // until SIGTERM, then writes each node's outcomes to envOut.
 func childHost() error {
 	name, opts := os.Getenv(envName), shmOpts()
-	seg, err := shm.Create(name+"-table", []shm.RegionSpec{{Kind: 1, Len: DecisionTableSize(procSlot)}}, opts)
+	if os.Getenv(envIdle) == "spin" {
+		opts.Idle = shm.BusySpin
+	}
+	jpath := os.Getenv(envRecover)
+	var seg *shm.Segment
+	var table *DecisionTable
+	var link *shm.Link
+	var err error
+	if jpath != "" {
+		seg, table, link, err = reattachShm(name, opts)
+	} else {
+		seg, table, link, err = createShm(name, opts)
+	}
 	if err != nil {
 		return err
 	}
 	defer seg.Unlink()
 	defer seg.Close()
-	table, err := InitDecisionTable(seg.Region(0), procSlot)
-	if err != nil {
-		return err
-	}
-	if os.Getenv(envIdle) == "spin" {
-		opts.Idle = shm.BusySpin
-	}
-	link, err := shm.CreateLink(name, 1<<20, opts)
-	if err != nil {
-		return err
-	}
 	defer link.Unlink()
 	defer link.Close()
 	var recs []*recorder
@@ -156,7 +162,13 @@ func childHost() error {
 		}
 		nodes = append(nodes, nd)
 	}
-	host, err := NewHost(LinkConn(link), NewMonotonicClock(), nodes...)
+	clock := NewMonotonicClock()
+	if jpath != "" {
+		if err := recoverNodes(nodes, jpath, clock.Now()); err != nil {
+			return err
+		}
+	}
+	host, err := NewHost(LinkConn(link), clock, nodes...)
 	if err != nil {
 		return err
 	}
@@ -191,6 +203,66 @@ func childHost() error {
 		return err
 	}
 	return f.Close()
+}
+
+// createShm creates the decision table and the link, as the first host.
+func createShm(name string, opts *shm.Options) (*shm.Segment, *DecisionTable, *shm.Link, error) {
+	seg, err := shm.Create(name+"-table", []shm.RegionSpec{{Kind: 1, Len: DecisionTableSize(procSlot)}}, opts)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	table, err := InitDecisionTable(seg.Region(0), procSlot)
+	if err == nil {
+		var link *shm.Link
+		if link, err = shm.CreateLink(name, 1<<20, opts); err == nil {
+			return seg, table, link, nil
+		}
+	}
+	seg.Close()
+	seg.Unlink()
+	return nil, nil, nil, err
+}
+
+// reattachShm opens the table a dead host created and takes back its side
+// of the link, retrying while the kernel has not yet reaped the dead one.
+func reattachShm(name string, opts *shm.Options) (*shm.Segment, *DecisionTable, *shm.Link, error) {
+	seg, err := shm.Open(name+"-table", opts)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	table, err := OpenDecisionTable(seg.Region(0))
+	if err != nil {
+		seg.Close()
+		return nil, nil, nil, err
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		link, err := shm.ReopenLink(name, 1<<20, opts)
+		if err == nil {
+			return seg, table, link, nil
+		}
+		if !errors.Is(err, shm.ErrSlotBusy) || time.Now().After(deadline) {
+			seg.Close()
+			return nil, nil, nil, err
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// recoverNodes rebuilds fresh nodes from the coordinator's journal, read
+// while the coordinator keeps appending to it.
+func recoverNodes(nodes []*Node, jpath string, now int64) error {
+	recs, errf, c, err := ReadJournal(jpath)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	for _, nd := range nodes {
+		if err := nd.Recover(now, recs); err != nil {
+			return err
+		}
+	}
+	return errf()
 }
 
 // openShm attaches to the host's table and link as the coordinator side,
@@ -238,20 +310,59 @@ func childCoordinator() error {
 	if err != nil {
 		return err
 	}
-	done, said := 0, false
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGTERM)
+	outcomes := map[TxID]byte{}
+	record := func(r *Result) {
+		outcomes[r.Tx] = 'A'
+		if r.Reason == ReasonNone {
+			outcomes[r.Tx] = 'C'
+		}
+	}
+	said := false
 	for i := uint64(0); ; i++ {
+		select {
+		case <-sig:
+			return drain(k, outcomes, record)
+		default:
+		}
 		cmd := order(i)
 		if _, err := k.Send(&cmd); err != nil && !isBusy(err) {
 			return err
 		}
-		if _, err := k.Poll(func(*Result) { done++ }); err != nil {
+		if _, err := k.Poll(record); err != nil {
 			return err
 		}
-		if done >= 500 && !said {
+		if len(outcomes) >= 500 && !said {
 			fmt.Println("running")
 			said = true
 		}
 	}
+}
+
+// drain polls until nothing is in flight, then writes the outcomes.
+func drain(k *Core, outcomes map[TxID]byte, record func(*Result)) error {
+	deadline := time.Now().Add(30 * time.Second)
+	for k.InFlight() > 0 {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%d transactions still in flight after 30s", k.InFlight())
+		}
+		if _, err := k.Poll(record); err != nil {
+			return err
+		}
+	}
+	f, err := os.Create(os.Getenv(envOut))
+	if err != nil {
+		return err
+	}
+	w := bufio.NewWriter(f)
+	for tx, e := range outcomes {
+		fmt.Fprintf(w, "%d %c\n", tx, e)
+	}
+	if err := w.Flush(); err != nil {
+		return err
+	}
+	return f.Close()
 }
 
 // startChild starts the test binary as a child of role and waits for its
@@ -534,4 +645,134 @@ func TestJournalReaderWhileCoordinatorRuns(t *testing.T) {
 	t.Logf("reader saw %d records while the coordinator ran; the journal holds %d", len(seen), len(all))
 	require.NoError(t, host.Process.Signal(syscall.SIGTERM))
 	require.NoError(t, host.Wait())
+}
+
+// TestParticipantHostKillRecover kills the participants' host process with
+// SIGKILL while the coordinator trades, starts a new one that takes back
+// the dead host's side of the link and recovers its nodes from the
+// coordinator's journal (read while the coordinator keeps writing it),
+// lets trading go on, then drains the coordinator and checks that the
+// recovered participants, the coordinator's Results and the journal agree
+// on every transaction.
+func TestParticipantHostKillRecover(t *testing.T) {
+	name, env := procEnv(t, "park")
+	dir := t.TempDir()
+	jpath := filepath.Join(dir, "journal")
+	hostOut := filepath.Join(dir, "host-outcomes")
+	coordOut := filepath.Join(dir, "coordinator-outcomes")
+	host := startChild(t, "host", env...)
+	coord := startChild(t, "coordinator", append(env, envJrnl+"="+jpath, envOut+"="+coordOut)...)
+
+	time.Sleep(20 * time.Millisecond)
+	require.NoError(t, host.Process.Kill())
+	host.Wait()
+	host = startChild(t, "host", append(env, envRecover+"="+jpath, envOut+"="+hostOut)...)
+	atRecovery := journalCommits(t, jpath)
+
+	// Trade on until the journal shows commits made with the new host.
+	deadline := time.Now().Add(30 * time.Second)
+	for journalCommits(t, jpath) <= atRecovery {
+		if time.Now().After(deadline) {
+			t.Fatal("no commit in 30s after the host recovered")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	require.NoError(t, coord.Process.Signal(syscall.SIGTERM))
+	require.NoError(t, coord.Wait())
+	require.NoError(t, host.Process.Signal(syscall.SIGTERM))
+	require.NoError(t, host.Wait())
+
+	seg, err := shm.Open(name+"-table", &shm.Options{Dir: shm.DefaultDir})
+	if err == nil {
+		// The host unlinks the table as it exits; if it is still there, it
+		// must hold no undecided transaction.
+		table, err := OpenDecisionTable(seg.Region(0))
+		require.NoError(t, err)
+		for s := range table.InFlight() {
+			require.NotEqual(t, Undecided, s.Decision, "tx %d", s.Tx)
+		}
+		seg.Close()
+	}
+
+	coordSaw := map[TxID]byte{}
+	for _, line := range readLines(t, coordOut) {
+		var tx uint64
+		var e byte
+		_, err := fmt.Sscanf(line, "%d %c", &tx, &e)
+		require.NoError(t, err, line)
+		coordSaw[TxID(tx)] = e
+	}
+	hostSaw := map[TxID]map[int]byte{}
+	for _, line := range readLines(t, hostOut) {
+		var node int
+		var tx uint64
+		var e byte
+		_, err := fmt.Sscanf(line, "%d %d %c", &node, &tx, &e)
+		require.NoError(t, err, line)
+		if hostSaw[TxID(tx)] == nil {
+			hostSaw[TxID(tx)] = map[int]byte{}
+		}
+		hostSaw[TxID(tx)][node] = e
+	}
+	recs, errf, c, err := ReadJournal(jpath)
+	require.NoError(t, err)
+	defer c.Close()
+	logged := map[TxID]RecordKind{}
+	for r := range recs {
+		if logged[r.Tx] != RecAbort {
+			logged[r.Tx] = r.Kind
+		}
+	}
+	require.NoError(t, errf())
+
+	commits := 0
+	for tx, e := range coordSaw {
+		seen := hostSaw[tx]
+		switch e {
+		case 'C':
+			commits++
+			require.Equal(t, RecCommit, logged[tx], "tx %d committed but not so journaled", tx)
+			for node := range 3 {
+				require.Equal(t, byte('C'), seen[node], "tx %d committed, node %d of the new host says %q", tx, node, seen[node])
+			}
+		case 'A':
+			require.NotEqual(t, RecCommit, logged[tx], "tx %d aborted but journaled as committed", tx)
+			for node, s := range seen {
+				require.NotEqual(t, byte('C'), s, "tx %d aborted, node %d of the new host committed it", tx, node)
+			}
+		}
+	}
+	for tx, seen := range hostSaw {
+		for node, s := range seen {
+			require.NotEqual(t, byte('P'), s, "tx %d left prepared at node %d", tx, node)
+			if s == 'C' {
+				require.Equal(t, byte('C'), coordSaw[tx], "tx %d committed at node %d, the coordinator says %q", tx, node, coordSaw[tx])
+			}
+		}
+	}
+	t.Logf("%d transactions, %d committed; %d committed before the new host recovered; all agree", len(coordSaw), commits, atRecovery)
+}
+
+// journalCommits counts the journal's commit records, read while the
+// coordinator writes it.
+func journalCommits(t *testing.T, path string) int {
+	t.Helper()
+	recs, errf, c, err := ReadJournal(path)
+	require.NoError(t, err)
+	defer c.Close()
+	n := 0
+	for r := range recs {
+		if r.Kind == RecCommit {
+			n++
+		}
+	}
+	require.NoError(t, errf())
+	return n
+}
+
+func readLines(t *testing.T, path string) []string {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	require.NoError(t, err)
+	return splitLines(string(data))
 }
