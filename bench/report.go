@@ -187,6 +187,9 @@ func (p Plan) Run(ctx context.Context, w io.Writer) (*Report, error) {
 	if err := os.MkdirAll(p.Out, 0o755); err != nil {
 		return nil, fmt.Errorf("bench: %w", err)
 	}
+	if err := clearOut(p.Out); err != nil {
+		return nil, err
+	}
 	scratch, err := os.MkdirTemp("", "commitcore-bench-")
 	if err != nil {
 		return nil, fmt.Errorf("bench: %w", err)
@@ -332,6 +335,21 @@ func mergeRun(a, b *Run) {
 	a.GCs += b.GCs
 	a.Truncated = a.Truncated || b.Truncated
 	a.Load.Commands += b.Load.Commands
+}
+
+// clearOut removes what an earlier report left in dir (its .hgrm files,
+// plots and report.md), so that every file there is from this run.
+func clearOut(dir string) error {
+	old, err := filepath.Glob(filepath.Join(dir, "*.hgrm"))
+	if err != nil {
+		return fmt.Errorf("bench: %w", err)
+	}
+	for _, f := range append(old, filepath.Join(dir, "percentiles.svg"), filepath.Join(dir, "sweep.svg"), filepath.Join(dir, "report.md")) {
+		if err := os.Remove(f); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("bench: %w", err)
+		}
+	}
+	return nil
 }
 
 func writeHgrmFile(path string, r Row) error {
