@@ -785,10 +785,10 @@ func (e *tcpEndpoint) send(s *session) {
 				break
 			}
 			n, err := e.tx.Read(room, take)
-			if err != nil || n == 0 {
-				if err != nil {
-					return // corrupt local ring: a bug; the session ends
-				}
+			if err != nil {
+				return // a corrupt local ring: a bug; the session ends
+			}
+			if n == 0 {
 				break
 			}
 		}
