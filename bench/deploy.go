@@ -54,6 +54,7 @@ func (d Deployment) String() string {
 
 // Config is one configuration of the core under load.
 type Config struct {
+	// Deploy is where the participants run.
 	Deploy Deployment
 	// Mode is 3PC or 2PC.
 	Mode engine.Mode
