@@ -113,8 +113,13 @@ type Core struct {
 	out     *Result
 	pending resultQueue
 	dropped uint64
-	err     error
-	closed  bool
+	// congested is set when a message found a ring full. New transactions
+	// then wait (Send: ErrBusy) until every ring is at most half full
+	// again, so that a client outrunning its participants is held back
+	// instead of having each new PREPARE dropped and timed out.
+	congested bool
+	err       error
+	closed    bool
 
 	// cmd is propose's copy of the command and res Submit's Result:
 	// fields, not locals, because a local passed through the coordinator
@@ -408,6 +413,17 @@ func (k *Core) propose(cmd *Command, wait bool) (TxID, error) {
 		if k.pending.len()+len(k.co.ready.Results)+k.co.InFlight() >= k.pending.cap() {
 			return 0, fmt.Errorf("%d results wait for Poll: %w", k.pending.len()+len(k.co.ready.Results), ErrBusy)
 		}
+		if len(k.co.ready.Msgs) >= k.burst() || k.congested && !k.roomy() {
+			if !wait {
+				return 0, fmt.Errorf("the rings to the participants are full, or would be once the messages sent since the last Poll are flushed; Poll: %w", ErrBusy)
+			}
+			n, err := k.doWork()
+			if err != nil {
+				return 0, err
+			}
+			k.idle.Idle(n)
+			continue
+		}
 		tx, err := k.co.Propose(k.clock.Now(), c)
 		if !errors.Is(err, ErrBusy) || !wait {
 			return tx, err
@@ -504,8 +520,32 @@ func (k *Core) send(c *Conn, m *Msg) error {
 	}
 	if !ok {
 		k.dropped++
+		k.congested = true
 	}
 	return nil
+}
+
+// burst is how many messages may wait to be flushed: those half the
+// smallest ring holds, so that a burst of Sends between two Polls is held
+// back by ErrBusy rather than dropped at the flush.
+func (k *Core) burst() int {
+	n := int(^uint(0) >> 1)
+	for _, c := range k.conns {
+		n = min(n, c.Tx.Capacity()/(2*(ringbuf.HeaderSize+PrepareMsgSize+sumSize)))
+	}
+	return n
+}
+
+// roomy reports whether every ring to the participants is at most half
+// full, and clears congested when it is.
+func (k *Core) roomy() bool {
+	for _, c := range k.conns {
+		if 2*c.Tx.Len() > c.Tx.Capacity() {
+			return false
+		}
+	}
+	k.congested = false
+	return true
 }
 
 func (k *Core) onRecord(typ uint16, p []byte) {
