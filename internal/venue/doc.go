@@ -29,6 +29,8 @@
 //
 // TestReplayJournal journals a run and rebuilds each participant from the
 // journal and from a mid-run snapshot plus the rest, comparing Digests.
+// TestShockTripsBreaker runs the flow with a circuitbreaker Gate and shows
+// that a Shock trips the symbol's price band.
 // BenchmarkParticipantsMix runs the Flow through the engine with the three
 // participants, with the same Core over engine.NopParticipants as its peer.
 package venue
