@@ -330,60 +330,68 @@ func TestFlowSkip(t *testing.T) {
 }
 
 func TestFlowShock(t *testing.T) {
-	c := DefaultConfig()
-	c.Symbols, c.Accounts = 2, 50
-	ps, err := NewAll(c)
-	require.NoError(t, err)
-	f := NewFlow(c)
-	tx := runDirect(t, f, ps, 1, 4000)
-	old := f.Mid(1)
-	f.Shock(1, 25)
-	require.Equal(t, old+old/4, f.Mid(1))
-	sawTrade := false
-	var cmd engine.Command
-	for i := 0; i < 2*shockCap && f.syms[1].shockLeft > 0; i++ {
-		f.Next(&cmd)
-		if cmd.Kind == engine.NewOrder {
-			cmd.OrderID = uint64(tx)
+	for _, pct := range []int{25, -25} {
+		c := DefaultConfig()
+		c.Symbols, c.Accounts = 2, 50
+		ps, err := NewAll(c)
+		require.NoError(t, err)
+		f := NewFlow(c)
+		tx := runDirect(t, f, ps, 1, 4000)
+		old := f.Mid(1)
+		f.Shock(1, pct)
+		require.Equal(t, old+old*int64(pct)/100, f.Mid(1))
+		far := func(p int64) bool { // beyond 20 % of the old mid, the shock's way
+			if pct > 0 {
+				return p > old+old/5
+			}
+			return p < old-old/5
 		}
-		res := engine.Result{Tx: tx, Cmd: cmd}
-		reason := engine.ReasonNone
+		sawTrade := false
+		var cmd engine.Command
+		for i := 0; i < 2*shockCap && f.syms[1].shockLeft > 0; i++ {
+			f.Next(&cmd)
+			if cmd.Kind == engine.NewOrder {
+				cmd.OrderID = uint64(tx)
+			}
+			res := engine.Result{Tx: tx, Cmd: cmd}
+			reason := engine.ReasonNone
+			for _, p := range ps {
+				if reason = p.Prepare(tx, &cmd, &res.Out); reason != engine.ReasonNone {
+					break
+				}
+			}
+			for _, p := range ps {
+				if reason == engine.ReasonNone {
+					p.Commit(tx, &res.Out)
+				} else {
+					p.Abort(tx)
+				}
+			}
+			res.Reason = reason
+			if reason != engine.ReasonNone {
+				res.Out.Reset()
+			}
+			for _, fl := range res.Out.FillSlice() {
+				if fl.Symbol == 1 && far(fl.Price) {
+					sawTrade = true
+				}
+			}
+			f.Observe(&res)
+			tx++
+		}
+		require.True(t, sawTrade, "shock %d%%: no trade at the shocked level", pct)
+		require.Zero(t, f.syms[1].shockLeft, "a trade at the new level ends the shock")
+		require.Empty(t, f.shocked)
 		for _, p := range ps {
-			if reason = p.Prepare(tx, &cmd, &res.Out); reason != engine.ReasonNone {
-				break
-			}
+			require.NoError(t, Err(Audit(p)))
 		}
-		for _, p := range ps {
-			if reason == engine.ReasonNone {
-				p.Commit(tx, &res.Out)
-			} else {
-				p.Abort(tx)
-			}
-		}
-		res.Reason = reason
-		if reason != engine.ReasonNone {
-			res.Out.Reset()
-		}
-		for _, fl := range res.Out.FillSlice() {
-			if fl.Symbol == 1 && fl.Price > old+old/5 {
-				sawTrade = true
-			}
-		}
-		f.Observe(&res)
-		tx++
-	}
-	require.True(t, sawTrade, "no trade at the shocked level")
-	require.Zero(t, f.syms[1].shockLeft, "a trade at the new level ends the shock")
-	require.Empty(t, f.shocked)
-	for _, p := range ps {
-		require.NoError(t, Err(Audit(p)))
-	}
-	require.NoError(t, Err(CrossAudit(c, ps...)))
-	require.Panics(t, func() { f.Shock(2, 10) })
+		require.NoError(t, Err(CrossAudit(c, ps...)))
+		require.Panics(t, func() { f.Shock(2, 10) })
 
-	// A halt ends a shock too.
-	f.Shock(0, -25)
-	require.Len(t, f.shocked, 1)
-	f.Observe(&engine.Result{Cmd: engine.Command{Symbol: 0}, Reason: engine.ReasonCircuitBreaker})
-	require.Empty(t, f.shocked)
+		// A halt ends a shock too.
+		f.Shock(0, pct)
+		require.Len(t, f.shocked, 1)
+		f.Observe(&engine.Result{Cmd: engine.Command{Symbol: 0}, Reason: engine.ReasonCircuitBreaker})
+		require.Empty(t, f.shocked)
+	}
 }
