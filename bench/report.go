@@ -39,9 +39,12 @@ type Plan struct {
 	// protocols, fabrics and idle strategies rather than queues.
 	CompareRate float64
 	// Reps is how many times each in-process comparison configuration
-	// runs, interleaved with the others so that the machine's drift hits
-	// them all alike; the repetitions' histograms are merged.
-	Reps int
+	// runs, CompareFor each, interleaved with the others so that the
+	// machine's drift hits them all alike; the repetitions' histograms are
+	// merged. Many short runs spread a burst of noise more evenly than a
+	// few long ones.
+	Reps       int
+	CompareFor time.Duration
 	// ProcsOrders caps a processes run's commands (the simulator has no
 	// warm-up, so it runs whole).
 	ProcsOrders int
@@ -59,7 +62,7 @@ type Plan struct {
 // minutes on a two-core machine.
 func FullPlan(out string) Plan {
 	return Plan{Out: out, Market: venue.DefaultConfig(), StepFor: time.Second, WarmFor: 250 * time.Millisecond,
-		MaxRate: 16_000_000, CompareRate: 100_000, Reps: 3, Tries: 2, ProcsOrders: 400_000,
+		MaxRate: 16_000_000, CompareRate: 100_000, Reps: 6, CompareFor: 400 * time.Millisecond, Tries: 2, ProcsOrders: 400_000,
 		HiccupFor: 2 * time.Second, HiccupSpin: 250 * time.Millisecond}
 }
 
@@ -67,7 +70,7 @@ func FullPlan(out string) Plan {
 // runs a fifth as long, each run once.
 func ShortPlan(out string) Plan {
 	return Plan{Out: out, Market: venue.DefaultConfig(), StepFor: 200 * time.Millisecond, WarmFor: 100 * time.Millisecond,
-		MaxRate: 16_000_000, CompareRate: 100_000, Reps: 1, Tries: 1, ProcsOrders: 20_000,
+		MaxRate: 16_000_000, CompareRate: 100_000, Reps: 1, CompareFor: 200 * time.Millisecond, Tries: 1, ProcsOrders: 20_000,
 		HiccupFor: 300 * time.Millisecond, HiccupSpin: 50 * time.Millisecond, Short: true}
 }
 
@@ -141,15 +144,15 @@ type runner struct {
 	seq  int
 }
 
-func (rn *runner) load(c Config, rate float64) Load {
-	n := max(int(rate*rn.plan.StepFor.Seconds()), 1000)
+func (rn *runner) load(c Config, rate float64, measure time.Duration) Load {
+	n := max(int(rate*measure.Seconds()), 1000)
 	w := int(rate * rn.plan.WarmFor.Seconds())
-	budget := rn.plan.StepFor + rn.plan.WarmFor
+	budget := measure + rn.plan.WarmFor
 	return Load{Rate: rate, Commands: n, Warmup: w, Batch: c.Batch, Deadline: 2*budget + budget/2}
 }
 
 // inProcess runs c at rate in this process.
-func (rn *runner) inProcess(c Config, rate float64) (*Run, error) {
+func (rn *runner) inProcess(c Config, rate float64, measure time.Duration) (*Run, error) {
 	rn.seq++
 	rg, err := newRig(c, rn.plan.Market, rn.dir, rn.seq)
 	if err != nil {
@@ -157,7 +160,7 @@ func (rn *runner) inProcess(c Config, rate float64) (*Run, error) {
 	}
 	runtime.GC()
 	d := &Driver{Clock: engine.NewMonotonicClock(), Idle: driverIdle(c.Idle)}
-	run, err := d.Run(rg.core, venue.NewFlow(rn.plan.Market), rn.load(c, rate))
+	run, err := d.Run(rg.core, venue.NewFlow(rn.plan.Market), rn.load(c, rate, measure))
 	cerr := rg.close()
 	if err = errors.Join(err, cerr); err != nil {
 		return nil, fmt.Errorf("%s at %s/s: %w", c.Name(), FormatRate(rate), err)
@@ -246,7 +249,7 @@ func (rn *runner) measure(ctx context.Context, c Config, rate float64, file stri
 	if c.Deploy == Procs {
 		return rn.procs(ctx, c, rate, file)
 	}
-	run, err := rn.inProcess(c, rate)
+	run, err := rn.inProcess(c, rate, rn.plan.StepFor)
 	if err != nil {
 		return Row{}, err
 	}
@@ -289,7 +292,7 @@ func (rn *runner) compare(ctx context.Context, rate float64) ([]Row, error) {
 			if c.Deploy == Procs {
 				continue
 			}
-			run, err := rn.inProcess(c, rate)
+			run, err := rn.inProcess(c, rate, rn.plan.CompareFor)
 			if err != nil {
 				return nil, err
 			}
@@ -468,8 +471,8 @@ func (rep *Report) write(w io.Writer, load0 string, elapsed time.Duration) error
 		100*(rep.CPU+rep.ChildCPU).Seconds()/elapsed.Seconds(), runtime.NumCPU())
 	fmt.Fprintf(&b, "Runtime: GOGC=%s, GOMEMLIMIT=%s (effective limit %d bytes); runtime.GC() before every run. Timeouts: PREPARE %s, PRE-COMMIT %s.\n\n",
 		envOr("GOGC", "100 (unset)"), envOr("GOMEMLIMIT", "unset"), debug.SetMemoryLimit(-1), to.Prepare, to.PreCommit)
-	fmt.Fprintf(&b, "Method: open loop at a fixed rate, %s measured after %s of warm-up per run; latency from each command's intended send time (coordinated omission corrected), HdrHistogram 3 significant figures. The order flow is the venue's exchange-core-style mix over %d symbols and %d accounts; the participants are the real matching, risk and settlement with a journal (no flush). A rate is *saturated* when under %.0f%% of it gets done, its median passes %s, or its run hits the deadline. Whole report: %s.\n\n",
-		p.StepFor, p.WarmFor, p.Market.Symbols, p.Market.Accounts, 100*DefaultSaturation.MinRatio, FormatNanos(int64(DefaultSaturation.MaxMedian)), elapsed.Round(time.Second))
+	fmt.Fprintf(&b, "Method: open loop at a fixed rate, %s measured (sweeps; side-by-side rows %d × %s, interleaved and merged) after %s of warm-up per run; latency from each command's intended send time (coordinated omission corrected), HdrHistogram 3 significant figures. The order flow is the venue's exchange-core-style mix over %d symbols and %d accounts; the participants are the real matching, risk and settlement with a journal (no flush). A rate is *saturated* when under %.0f%% of it gets done, its median passes %s, or its run hits the deadline. Whole report: %s.\n\n",
+		p.StepFor, p.Reps, p.CompareFor, p.WarmFor, p.Market.Symbols, p.Market.Accounts, 100*DefaultSaturation.MinRatio, FormatNanos(int64(DefaultSaturation.MaxMedian)), elapsed.Round(time.Second))
 
 	h := rep.Hiccups
 	fmt.Fprintf(&b, "## Hiccups of the idle system\n\n")

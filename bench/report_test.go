@@ -22,7 +22,7 @@ func TestReportInProcess(t *testing.T) {
 	}
 	out := t.TempDir()
 	p := ShortPlan(out)
-	p.StepFor, p.WarmFor, p.MaxRate = 20*time.Millisecond, 5*time.Millisecond, 50_000
+	p.StepFor, p.CompareFor, p.WarmFor, p.MaxRate = 20*time.Millisecond, 20*time.Millisecond, 5*time.Millisecond, 50_000
 	p.HiccupFor, p.HiccupSpin = 10*time.Millisecond, 5*time.Millisecond
 	stale := filepath.Join(out, "stale.hgrm")
 	require.NoError(t, os.WriteFile(stale, []byte("old"), 0o644))
