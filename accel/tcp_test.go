@@ -328,9 +328,9 @@ func TestTCPStalledOwnerSuspected(t *testing.T) {
 // must not steal the backup's connection); once the peer is gone, the
 // newcomer is served.
 func TestTCPPassiveRefusesSecondPeer(t *testing.T) {
-	p, a := tcpCase(TCPOptions{StaleAfter: time.Second}).pair(t)
+	p, a := tcpCase(TCPOptions{StaleAfter: time.Minute}).pair(t)
 	require.True(t, waitFor(5*time.Second, tcpOf(p).connected.Load), "first peer never served")
-	_, err := (&TCPFabric{Options: TCPOptions{DialTimeout: 50 * time.Millisecond}}).Dial(p.Addr())
+	_, err := (&TCPFabric{Options: TCPOptions{DialTimeout: 2 * time.Second}}).Dial(p.Addr())
 	require.ErrorIs(t, err, ErrPeerBusy)
 	require.True(t, tcpOf(a).connected.Load(), "the refused dial disturbed the served peer")
 	require.NoError(t, a.Close())
