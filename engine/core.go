@@ -399,6 +399,10 @@ func (k *Core) usable() error {
 // allocation per call would show.
 var errPollBehind = fmt.Errorf("engine: results wait for Poll: %w", ErrBusy)
 
+// errRingsFull is Send's ErrBusy when the rings cannot take another burst,
+// made once for the same reason.
+var errRingsFull = fmt.Errorf("engine: the rings to the participants are full, or would be once the messages sent since the last Poll are flushed; Poll: %w", ErrBusy)
+
 // propose starts cmd. With wait set it polls while the coordinator is busy.
 func (k *Core) propose(cmd *Command, wait bool) (TxID, error) {
 	if err := k.usable(); err != nil {
@@ -420,7 +424,7 @@ func (k *Core) propose(cmd *Command, wait bool) (TxID, error) {
 		}
 		if len(k.co.ready.Msgs) >= k.burst() || k.congested && !k.roomy() {
 			if !wait {
-				return 0, fmt.Errorf("the rings to the participants are full, or would be once the messages sent since the last Poll are flushed; Poll: %w", ErrBusy)
+				return 0, errRingsFull
 			}
 			n, err := k.doWork()
 			if err != nil {
