@@ -33,6 +33,10 @@ type Row struct {
 	Rate float64
 	// Achieved is the measured commands finished per second.
 	Achieved float64
+	// AchievedIsLowerBound marks an Achieved whose time includes more than
+	// the run (the simulator's counts its coordinator's process start):
+	// saturation is then judged by latency alone.
+	AchievedIsLowerBound bool
 	// Commands is the number of measured commands offered; Done and
 	// Aborted count those finished and, of them, aborted.
 	Commands      int

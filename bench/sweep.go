@@ -21,12 +21,13 @@ type Saturation struct {
 var DefaultSaturation = Saturation{MinRatio: 0.9, MaxMedian: time.Millisecond}
 
 // Check reports whether the run summarised by r saturated the core and,
-// if so, why.
+// if so, why. A row whose Achieved is only a lower bound is judged by its
+// deadline and median alone.
 func (s Saturation) Check(r Row) (bool, string) {
 	switch {
 	case r.Truncated:
 		return true, fmt.Sprintf("stopped at its deadline with %d of %d commands done", r.Done, r.Commands)
-	case r.Achieved < s.MinRatio*r.Rate:
+	case r.Achieved < s.MinRatio*r.Rate && !r.AchievedIsLowerBound:
 		return true, fmt.Sprintf("achieved %.0f%% of the offered rate", 100*r.Achieved/r.Rate)
 	case time.Duration(r.E2E.P50) > s.MaxMedian:
 		return true, fmt.Sprintf("median %s > %s", FormatNanos(r.E2E.P50), FormatNanos(int64(s.MaxMedian)))

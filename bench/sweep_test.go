@@ -25,7 +25,11 @@ func TestSaturationCheck(t *testing.T) {
 	ok, why = sat.Check(fakeRow(1000, 1000, 3*time.Millisecond))
 	assert.True(t, ok)
 	assert.Equal(t, "median 3 ms > 1 ms", why)
-	r := fakeRow(1000, 1000, time.Microsecond)
+	r := fakeRow(1000, 600, 10*time.Microsecond)
+	r.AchievedIsLowerBound = true
+	ok, _ = sat.Check(r)
+	assert.False(t, ok, "a lower bound on throughput is judged by latency alone")
+	r = fakeRow(1000, 1000, time.Microsecond)
 	r.Truncated, r.Done = true, 400
 	ok, why = sat.Check(r)
 	assert.True(t, ok)

@@ -22,7 +22,7 @@ func WriteTable(w io.Writer, rows []Row) error {
 			name += " — " + r.Note
 		}
 		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %d | %s |\n",
-			name, FormatRate(r.Rate), FormatRate(r.Achieved),
+			name, FormatRate(r.Rate), achieved(r),
 			FormatNanos(r.E2E.P50), FormatNanos(r.E2E.P90), FormatNanos(r.E2E.P99),
 			FormatNanos(r.E2E.P999), FormatNanos(r.E2E.P9999), FormatNanos(r.E2E.Max),
 			formatPhase(r.Prepare), formatPhase(r.PreCommit), formatPhase(r.Commit),
@@ -79,6 +79,15 @@ func sig3(v float64) string {
 		s = strings.TrimRight(strings.TrimRight(s, "0"), ".")
 	}
 	return s
+}
+
+// achieved writes a row's achieved rate, "≥" first when it is a lower
+// bound.
+func achieved(r Row) string {
+	if r.AchievedIsLowerBound && r.Achieved > 0 {
+		return "≥" + FormatRate(r.Achieved)
+	}
+	return FormatRate(r.Achieved)
 }
 
 func formatPhase(p Phase) string {
