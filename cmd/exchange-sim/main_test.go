@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -52,11 +53,23 @@ func simulateJSON(t *testing.T, args ...string) (int, map[string]any, string) {
 	return code, rep, out.String()
 }
 
-func orders(n int) string {
+// orders scales a test run's command count: down under the race detector,
+// which slows every process of a run, up with -xsim.long.
+func orders(n int) string { return itoa(scale(n)) }
+
+func scale(n int) int {
+	if raceEnabled {
+		n /= 3
+	}
 	if *longRuns {
 		n *= 20
 	}
-	return itoa(n)
+	return n
+}
+
+// at is a fault flag's ROLE@N argument with N scaled as orders scales.
+func at(role string, n int, suffix string) string {
+	return fmt.Sprintf("%s@%d%s", role, scale(n), suffix)
 }
 
 func itoa(n int) string { b, _ := json.Marshal(n); return string(b) }
@@ -117,7 +130,7 @@ func TestProcs(t *testing.T) {
 // memory, through a participant kill and a coordinator takeover.
 func TestTCPFabric(t *testing.T) {
 	code, rep, out := simulateJSON(t, "-fabric", "tcp", "-orders", orders(1500), "-batch", "4",
-		"-kill", "settlement@400", "-kill", "coordinator@900")
+		"-kill", at("settlement", 400, ""), "-kill", at("coordinator", 900, ""))
 	require.Equal(t, exitOK, code, out)
 	requireAudit(t, rep)
 	assert.Equal(t, "tcp", rep["fabric"])
@@ -131,14 +144,15 @@ func TestFaults(t *testing.T) {
 		name string
 		args []string
 	}{
-		{"kill-coordinator", []string{"-kill", "coordinator@1000"}},
-		{"kill-matching", []string{"-kill", "matching@1000"}},
-		{"kill-settlement", []string{"-kill", "settlement@1000"}},
-		{"kill-risk", []string{"-kill", "risk@1000"}},
-		{"stall-risk", []string{"-stall", "risk@1000:5ms"}},
-		{"stall-coordinator", []string{"-stall", "coordinator@1000:30ms"}},
-		{"shock", []string{"-shock", "SYM0@1000:25"}},
-		{"all", []string{"-kill", "matching@500", "-stall", "risk@1200:5ms", "-kill", "coordinator@1800", "-shock", "SYM1@2100:30", "-batch", "4"}},
+		{"kill-coordinator", []string{"-kill", at("coordinator", 1000, "")}},
+		{"kill-matching", []string{"-kill", at("matching", 1000, "")}},
+		{"kill-settlement", []string{"-kill", at("settlement", 1000, "")}},
+		{"kill-risk", []string{"-kill", at("risk", 1000, "")}},
+		{"stall-risk", []string{"-stall", at("risk", 1000, ":5ms")}},
+		{"stall-coordinator", []string{"-stall", at("coordinator", 1000, ":30ms")}},
+		{"shock", []string{"-shock", at("SYM0", 1000, ":25")}},
+		{"all", []string{"-kill", at("matching", 500, ""), "-stall", at("risk", 1200, ":5ms"),
+			"-kill", at("coordinator", 1800, ""), "-shock", at("SYM1", 2100, ":30"), "-batch", "4"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			code, rep, out := simulateJSON(t, append([]string{"-orders", orders(3000)}, tc.args...)...)
