@@ -531,18 +531,30 @@ func (rep *Report) summary(b *strings.Builder) {
 		return nil
 	}
 	three, two := find(engine.ThreePhase, 64), find(engine.TwoPhase, 64)
-	if three != nil {
-		fmt.Fprintf(b, "- Saturation, threads 3PC batch 64: kept up with %s/s offered; peak %s commands/s finished.\n", FormatRate(three.Sustained), FormatRate(three.Peak))
+	for _, s := range rep.Sweeps {
+		c := s.Config
+		fmt.Fprintf(b, "- Saturation, %s %s batch %d: kept up with %s/s offered; peak %s commands/s finished.\n",
+			c.Deploy, strings.ToUpper(protocolName(c.Mode)), c.Batch, FormatRate(s.Sustained), FormatRate(s.Peak))
 	}
 	for _, rate := range []float64{100_000, 1_000_000} {
-		if r := at(three, rate); r != nil {
-			sat := ""
-			if r.Saturated {
-				sat = " (saturated)"
+		reached := false
+		for i := range rep.Sweeps {
+			s := &rep.Sweeps[i]
+			if s.Config.Deploy != Threads || s.Config.Mode != engine.ThreePhase || s.Config.Batch == 1 {
+				continue
 			}
-			fmt.Fprintf(b, "- p99 at %s/s, threads 3PC batch 64: %s (p50 %s, p99.99 %s)%s.\n", FormatRate(rate), FormatNanos(r.E2E.P99), FormatNanos(r.E2E.P50), FormatNanos(r.E2E.P9999), sat)
-		} else {
-			fmt.Fprintf(b, "- %s/s: not reached by the threads 3PC batch 64 sweep.\n", FormatRate(rate))
+			if r := at(s, rate); r != nil {
+				reached = true
+				sat := ""
+				if r.Saturated {
+					sat = " (saturated)"
+				}
+				fmt.Fprintf(b, "- p99 at %s/s, threads 3PC batch %d: %s (p50 %s, p99.99 %s)%s.\n", FormatRate(rate), s.Config.Batch,
+					FormatNanos(r.E2E.P99), FormatNanos(r.E2E.P50), FormatNanos(r.E2E.P9999), sat)
+			}
+		}
+		if !reached {
+			fmt.Fprintf(b, "- %s/s: not reached by the batched threads 3PC sweeps (each stopped at a lower rate it could not keep up with).\n", FormatRate(rate))
 		}
 	}
 	if three != nil && two != nil && two.Peak > 0 {
