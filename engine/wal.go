@@ -147,6 +147,11 @@ func decodeRecords(path string, it recordIterator, upTo uint64, err *error, yiel
 		if !yield(&r) {
 			return last, false
 		}
+		if last == upTo {
+			// Done without reading on to the tail, whose check for damage
+			// beyond it scans the rest of the file.
+			return last, true
+		}
 	}
 	if e := it.Err(); e != nil {
 		*err = e
