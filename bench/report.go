@@ -506,6 +506,21 @@ func (rep *Report) write(w io.Writer, load0 string, elapsed time.Duration) error
 	return err
 }
 
+// phaseSums compares the per-phase medians of a 3PC row and a 2PC row:
+// the sums, and what the third phase adds, the figure the NSE reports as
+// +23 µs.
+func phaseSums(r3, r2 *Row) string {
+	s3 := r3.Prepare.P50 + r3.PreCommit.P50 + r3.Commit.P50
+	s2 := r2.Prepare.P50 + r2.Commit.P50
+	sign := "+"
+	if s3 < s2 {
+		sign = "−"
+	}
+	return fmt.Sprintf("sum of phase p50s 3PC %s (%s + %s + %s) vs 2PC %s (%s + %s), %s%s for the extra phase",
+		FormatNanos(s3), FormatNanos(r3.Prepare.P50), FormatNanos(r3.PreCommit.P50), FormatNanos(r3.Commit.P50),
+		FormatNanos(s2), FormatNanos(r2.Prepare.P50), FormatNanos(r2.Commit.P50), sign, FormatNanos(max(s3-s2, s2-s3)))
+}
+
 // summary writes the headline figures: capacity, p99 at 100k/s and 1M/s,
 // the 3PC/2PC ratios and whether the hot path allocated.
 func (rep *Report) summary(b *strings.Builder) {
@@ -540,7 +555,7 @@ func (rep *Report) summary(b *strings.Builder) {
 		reached := false
 		for i := range rep.Sweeps {
 			s := &rep.Sweeps[i]
-			if s.Config.Deploy != Threads || s.Config.Mode != engine.ThreePhase || s.Config.Batch == 1 {
+			if s.Config.Mode != engine.ThreePhase || s.Config.Batch == 1 {
 				continue
 			}
 			if r := at(s, rate); r != nil {
@@ -549,16 +564,16 @@ func (rep *Report) summary(b *strings.Builder) {
 				if r.Saturated {
 					sat = " (saturated)"
 				}
-				fmt.Fprintf(b, "- p99 at %s/s, threads 3PC batch %d: %s (p50 %s, p99.99 %s)%s.\n", FormatRate(rate), s.Config.Batch,
+				fmt.Fprintf(b, "- p99 at %s/s, %s 3PC batch %d: %s (p50 %s, p99.99 %s)%s.\n", FormatRate(rate), s.Config.Deploy, s.Config.Batch,
 					FormatNanos(r.E2E.P99), FormatNanos(r.E2E.P50), FormatNanos(r.E2E.P9999), sat)
 			}
 		}
 		if !reached {
-			fmt.Fprintf(b, "- %s/s: not reached by the batched threads 3PC sweeps (each stopped at a lower rate it could not keep up with).\n", FormatRate(rate))
+			fmt.Fprintf(b, "- %s/s: not reached by the batched 3PC sweeps (each stopped at a lower rate it could not keep up with).\n", FormatRate(rate))
 		}
 	}
 	if three != nil && two != nil && two.Peak > 0 {
-		fmt.Fprintf(b, "- 3PC/2PC peak throughput: %.2f (%s vs %s commands/s).\n", three.Peak/two.Peak, FormatRate(three.Peak), FormatRate(two.Peak))
+		fmt.Fprintf(b, "- 3PC/2PC peak throughput: %.3g (%s vs %s commands/s).\n", three.Peak/two.Peak, FormatRate(three.Peak), FormatRate(two.Peak))
 	}
 	if three != nil && two != nil {
 		// The protocol's price is read where neither is queueing: the
@@ -570,10 +585,9 @@ func (rep *Report) summary(b *strings.Builder) {
 			}
 		}
 		if r3 != nil && r2.E2E.P50 > 0 && r2.E2E.P99 > 0 {
-			fmt.Fprintf(b, "- 3PC/2PC at %s/s (the highest rate both kept up with), threads batch 64: p50 %.2f× (%s vs %s), p99 %.2f× (%s vs %s); per phase p50, 3PC %s + %s + %s, 2PC %s + %s.\n",
+			fmt.Fprintf(b, "- 3PC/2PC at %s/s (the highest rate both kept up with), threads batch 64: p50 %.3g× (%s vs %s), p99 %.3g× (%s vs %s); %s.\n",
 				FormatRate(r3.Rate), float64(r3.E2E.P50)/float64(r2.E2E.P50), FormatNanos(r3.E2E.P50), FormatNanos(r2.E2E.P50),
-				float64(r3.E2E.P99)/float64(r2.E2E.P99), FormatNanos(r3.E2E.P99), FormatNanos(r2.E2E.P99),
-				FormatNanos(r3.Prepare.P50), FormatNanos(r3.PreCommit.P50), FormatNanos(r3.Commit.P50), FormatNanos(r2.Prepare.P50), FormatNanos(r2.Commit.P50))
+				float64(r3.E2E.P99)/float64(r2.E2E.P99), FormatNanos(r3.E2E.P99), FormatNanos(r2.E2E.P99), phaseSums(r3, r2))
 		} else {
 			b.WriteString("- 3PC/2PC latency: no rate that both sweeps kept up with.\n")
 		}
@@ -592,9 +606,9 @@ func (rep *Report) summary(b *strings.Builder) {
 		if c3.Saturated || c2.Saturated {
 			caveat = " — at least one saturated, so this is queueing more than protocol"
 		}
-		fmt.Fprintf(b, "- 3PC/2PC side by side at %s/s, threads batch 64: p50 %.2f× (%s vs %s), p99 %.2f× (%s vs %s)%s.\n", FormatRate(rep.CompareRate),
+		fmt.Fprintf(b, "- 3PC/2PC side by side at %s/s, threads batch 64: p50 %.3g× (%s vs %s), p99 %.3g× (%s vs %s); %s%s.\n", FormatRate(rep.CompareRate),
 			float64(c3.E2E.P50)/float64(c2.E2E.P50), FormatNanos(c3.E2E.P50), FormatNanos(c2.E2E.P50),
-			float64(c3.E2E.P99)/float64(c2.E2E.P99), FormatNanos(c3.E2E.P99), FormatNanos(c2.E2E.P99), caveat)
+			float64(c3.E2E.P99)/float64(c2.E2E.P99), FormatNanos(c3.E2E.P99), FormatNanos(c2.E2E.P99), phaseSums(c3, c2), caveat)
 	}
 	zero, measured, worst := 0, 0, Row{}
 	for _, r := range rep.Compare {
