@@ -512,13 +512,16 @@ func (rep *Report) write(w io.Writer, load0 string, elapsed time.Duration) error
 func phaseSums(r3, r2 *Row) string {
 	s3 := r3.Prepare.P50 + r3.PreCommit.P50 + r3.Commit.P50
 	s2 := r2.Prepare.P50 + r2.Commit.P50
-	sign := "+"
-	if s3 < s2 {
+	sign, diff := "+", FormatNanos(max(s3-s2, s2-s3))
+	switch {
+	case s3 < s2:
 		sign = "−"
+	case s3 == s2:
+		sign, diff = "", "0 ns"
 	}
 	return fmt.Sprintf("sum of phase p50s 3PC %s (%s + %s + %s) vs 2PC %s (%s + %s), %s%s for the extra phase",
 		FormatNanos(s3), FormatNanos(r3.Prepare.P50), FormatNanos(r3.PreCommit.P50), FormatNanos(r3.Commit.P50),
-		FormatNanos(s2), FormatNanos(r2.Prepare.P50), FormatNanos(r2.Commit.P50), sign, FormatNanos(max(s3-s2, s2-s3)))
+		FormatNanos(s2), FormatNanos(r2.Prepare.P50), FormatNanos(r2.Commit.P50), sign, diff)
 }
 
 // summary writes the headline figures: capacity, p99 at 100k/s and 1M/s,

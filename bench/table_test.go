@@ -51,3 +51,13 @@ func TestWriteTable(t *testing.T) {
 	assert.Equal(t, "| threads-2pc-park-b1 (saturated) — achieved 20% of the offered rate | 2M | 400k | 2 s | 3 s | 4 s | 4 s | 4 s | 4 s | 400 ns / 900 ns | — | 350 ns / 700 ns | 0 | 0.125, 2 |", lines[3])
 	assert.Equal(t, "| procs-3pc-park-b64 | 100k | ≥100k | 5 µs | — | — | — | — | — | — | — | — | 0 | n/a |", lines[4])
 }
+
+func TestPhaseSums(t *testing.T) {
+	r3 := &Row{Prepare: Phase{P50: 40_000}, PreCommit: Phase{P50: 30_000}, Commit: Phase{P50: 20_000}}
+	r2 := &Row{Prepare: Phase{P50: 40_000}, Commit: Phase{P50: 25_000}}
+	assert.Equal(t, "sum of phase p50s 3PC 90 µs (40 µs + 30 µs + 20 µs) vs 2PC 65 µs (40 µs + 25 µs), +25 µs for the extra phase", phaseSums(r3, r2))
+	r2.Commit.P50 = 60_000
+	assert.Contains(t, phaseSums(r3, r2), "−10 µs for the extra phase")
+	r2.Commit.P50 = 50_000
+	assert.Contains(t, phaseSums(r3, r2), ", 0 ns for the extra phase")
+}
