@@ -222,10 +222,6 @@ func BenchmarkShmPingPongCrossProcess(b *testing.B) {
 	}
 }
 
-// floorSpins bounds the spin of BenchmarkSpinFloorPingPong as ringbuf's
-// copy of it is bounded: it yields only when other work holds a core.
-const floorSpins = 20_000
-
 // paddedWord is an atomic word alone on its cache line.
 type paddedWord struct {
 	_ [ringbuf.CacheLine]byte
@@ -251,7 +247,7 @@ func BenchmarkSpinFloorPingPong(b *testing.B) {
 		defer wg.Done()
 		runtime.LockOSThread()
 		defer runtime.UnlockOSThread()
-		idle := ringbuf.SpinYield{Spins: floorSpins}
+		idle := ringbuf.SpinYield{Spins: busySpinLimit}
 		for i := range uint64(b.N) {
 			for w.v.Load() != 2*i+1 {
 				idle.Idle(0)
@@ -263,7 +259,7 @@ func BenchmarkSpinFloorPingPong(b *testing.B) {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	h := newLatencyHistogram()
-	idle := ringbuf.SpinYield{Spins: floorSpins}
+	idle := ringbuf.SpinYield{Spins: busySpinLimit}
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := range uint64(b.N) {

@@ -41,10 +41,19 @@ const (
 	// (futex) with a timeout of CheckEvery. The default: it cannot livelock
 	// when more processes than cores share the machine.
 	SpinThenPark IdleKind = iota
-	// BusySpin never gives the CPU up: lowest latency, a whole core burnt.
-	// Use it only with a core per spinning process.
+	// BusySpin polls without pause: lowest latency, a whole core burnt.
+	// Use it only with a core per spinning process. After busySpinLimit
+	// (20,000) idle calls in a row it yields the processor on each further
+	// idle call, so a peer that the scheduler preempted on a shared core
+	// gets it back; a peer that runs answers long before that.
 	BusySpin
 )
+
+// busySpinLimit is the number of consecutive idle calls a BusySpin link
+// spins before it starts yielding: tens of microseconds, far above a
+// round trip to a running peer. ringbuf's and this package's floor
+// benchmarks bound their spin the same way.
+const busySpinLimit = 20_000
 
 // idleCheckMask sets how many idle calls pass between clock reads for the
 // periodic peer check: 64, so the clock costs < 1 ns per idle call.
@@ -64,6 +73,7 @@ type Link struct {
 	peer     *Peer
 	kind     IdleKind
 	park     ringbuf.SpinPark
+	spin     ringbuf.SpinYield // BusySpin's bounded spin
 	every    time.Duration
 	calls    uint64 // Idle calls: paces beats and peer checks
 	idle     int
@@ -209,6 +219,7 @@ func newLink(seg *Segment, creator, fresh bool) (*Link, error) {
 		a.SetDoorbell(openerBell)
 	}
 	l.park = ringbuf.SpinPark{Bell: l.bell, ParkTimeout: l.every}
+	l.spin = ringbuf.SpinYield{Spins: busySpinLimit}
 	if l.slot, err = seg.Attach(mine); err != nil {
 		return nil, err
 	}
@@ -249,9 +260,9 @@ func (l *Link) PeerPID() int { return l.peer.PID() }
 // whatever else the agent polls) with the work done. It beats the heartbeat
 // every 8th call (a locked instruction per call would slow the spin), so a
 // duty cycle must take less than StaleAfter/8. After work it does nothing
-// more. Without work it spins (BusySpin) or spins, yields and
-// parks on this side's doorbell (SpinThenPark), publishing the parked flag
-// first. Every Options.CheckEvery, parked or not, it checks the peer and
+// more. Without work it spins (BusySpin, yielding once it has spun 20,000
+// calls in a row) or spins, yields and parks on this side's doorbell
+// (SpinThenPark), publishing the parked flag first. Every Options.CheckEvery, parked or not, it checks the peer and
 // returns an error wrapping ErrPeerDead or ErrPeerClosed when it is gone;
 // otherwise nil. Records the peer committed before it closed or died are
 // still in Rx: drain it if they matter. It does not allocate.
@@ -267,6 +278,7 @@ func (l *Link) Idle(work int) error {
 			l.parked = false
 		}
 		l.park.Reset()
+		l.spin.Reset()
 		return nil
 	}
 	l.idle++
@@ -279,6 +291,7 @@ func (l *Link) Idle(work int) error {
 		}
 	}
 	if l.kind == BusySpin {
+		l.spin.Idle(0)
 		return nil
 	}
 	// ringbuf.SpinPark spins for DefaultSpins idle calls before it yields
