@@ -14,40 +14,32 @@ import (
 
 // BenchmarkParticipantsMix runs the default Flow (exchange-core's mix over
 // 8 symbols and 1,000 accounts, about 250 resting orders per symbol)
-// through engine.New in process, with the three venue participants
-// ("venue") and, as the peer in the same run, with three
-// engine.NopParticipants ("nop"), which isolates the protocol's cost. The
-// coordinator runs in the benchmark's goroutine and the participants on
-// one runner that waits as -venue.idle says (yield by default: on a shared
-// 2-core machine two spinning threads starve everyone else). Timeouts are
-// slack, so that a descheduled thread costs latency, not aborts. Each runs
-// one command at a time ("submit": ns/op is the round trip) and with up to
-// 64 in flight ("window64": ns/op is the throughput's inverse). Latency
-// percentiles are per command: Submit's round trip, or Result.Total in the
-// window. cpu-ns/op is the process's CPU time per command, which with
-// -venue.idle=park (nothing spins) is the cost of the work itself even on
-// a machine busy with other work. Generating the flow and reading results is in the timed loop of
-// both, so the ratio venue/nop is the participants' own cost. A fifth,
-// "venue/direct", calls the three participants directly on one goroutine,
-// without the engine: their cost alone.
+// through engine.New in process with the three venue participants
+// ("venue") and, as the peer in the same run, through a second Core with
+// three engine.NopParticipants ("nop"), which isolates the protocol's
+// cost. The two run interleaved, in blocks of 1,000 commands each, so that
+// a burst of other work on a shared machine weighs on both alike; ns/op is
+// the sum of the two, and venue-ns/op and nop-ns/op (and their ratio)
+// are each side's own. The coordinator runs in the benchmark's goroutine
+// and each Core's participants on one runner that waits as -venue.idle
+// says (park by default, so that the idle side takes no processor).
+// Timeouts are slack, so that a descheduled thread costs latency, not
+// aborts. "submit" runs one command at a time (the round trip), "window64"
+// up to 64 in flight (the throughput's inverse). Latency percentiles are
+// per command: Submit's round trip, or Result.Total in the window.
+// Generating the flow and reading the results are timed on both sides.
+// "direct" calls the three participants on one goroutine without the
+// engine: their cost alone.
 //
 //	go test -run='^$' -bench=ParticipantsMix -benchtime=50000x -count=3 ./internal/venue
-//	go test -run='^$' -bench=ParticipantsMix -benchtime=50000x ./internal/venue -venue.idle=park
 func BenchmarkParticipantsMix(b *testing.B) {
 	idle, err := engine.ParseIdleKind(*benchIdle)
 	if err != nil {
 		b.Fatal(err)
 	}
-	for _, parts := range []string{"venue", "nop"} {
-		for _, window := range []int{1, 64} {
-			name := parts + "/submit"
-			if window > 1 {
-				name = parts + "/window64"
-			}
-			b.Run(name, func(b *testing.B) { benchMix(b, parts == "venue", window, idle) })
-		}
-	}
-	b.Run("venue/direct", benchDirect)
+	b.Run("submit", func(b *testing.B) { benchMix(b, 1, idle) })
+	b.Run("window64", func(b *testing.B) { benchMix(b, 64, idle) })
+	b.Run("direct", benchDirect)
 }
 
 // benchDirect runs the flow through the three participants called directly
@@ -141,9 +133,28 @@ func cpuTime(b *testing.B) int64 {
 	return ru.Utime.Nano() + ru.Stime.Nano()
 }
 
-var benchIdle = flag.String("venue.idle", "yield", "how BenchmarkParticipantsMix's threads wait: park, yield or spin")
+var benchIdle = flag.String("venue.idle", "park", "how BenchmarkParticipantsMix's runners wait: park, yield or spin")
 
-func benchMix(b *testing.B, real bool, window int, idle engine.IdleKind) {
+// mixBlock is the number of commands each side runs before the other's
+// turn.
+const mixBlock = 1000
+
+// mixSide is one Core of BenchmarkParticipantsMix with its own flow.
+type mixSide struct {
+	b                     *testing.B
+	k                     *engine.Core
+	f                     *Flow
+	window                int
+	hist                  *hdrhistogram.Histogram
+	cmd                   engine.Command
+	res                   engine.Result // Submit's, kept here so that it does not escape
+	out, committed, fills int
+	record                bool
+	elapsed               time.Duration
+	deliver               func(*engine.Result)
+}
+
+func newMixSide(b *testing.B, real bool, window int, idle engine.IdleKind) *mixSide {
 	c := DefaultConfig()
 	var ps []engine.Participant
 	if real {
@@ -158,88 +169,105 @@ func benchMix(b *testing.B, real bool, window int, idle engine.IdleKind) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer func() {
-		if err := k.Close(); err != nil {
-			b.Error(err)
-		}
-	}()
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-
-	f := NewFlow(c)
-	hist := hdrhistogram.New(1, int64(10*time.Second), 3)
-	var (
-		cmd                        engine.Command
-		out, committed, fills, rec int
-	)
-	deliver := func(r *engine.Result) {
-		out--
-		f.Observe(r)
+	s := &mixSide{b: b, k: k, f: NewFlow(c), window: window, hist: hdrhistogram.New(1, int64(10*time.Second), 3)}
+	s.deliver = func(r *engine.Result) {
+		s.out--
+		s.f.Observe(r)
 		if r.Reason == engine.ReasonNone {
-			committed++
-			fills += r.Out.NFills
+			s.committed++
+			s.fills += r.Out.NFills
 		}
-		if rec > 0 && window > 1 {
-			_ = hist.RecordValue(r.Total) // fails only beyond 10 s
-		}
-	}
-	poll := func() {
-		if _, err := k.Poll(deliver); err != nil {
-			b.Fatal(err)
+		if s.record && s.window > 1 {
+			_ = s.hist.RecordValue(r.Total) // fails only beyond 10 s
 		}
 	}
-	step := func() {
-		f.Next(&cmd)
-		if window == 1 {
-			t0 := time.Now()
-			res, err := k.Submit(&cmd)
-			e2e := time.Since(t0)
-			if err != nil {
-				b.Fatal(err)
+	return s
+}
+
+func (s *mixSide) poll() {
+	if _, err := s.k.Poll(s.deliver); err != nil {
+		s.b.Fatal(err)
+	}
+}
+
+// run sends n commands and waits for their results.
+func (s *mixSide) run(n int) {
+	t0 := time.Now()
+	for range n {
+		s.f.Next(&s.cmd)
+		if s.window == 1 {
+			t := time.Now()
+			var err error
+			if s.res, err = s.k.Submit(&s.cmd); err != nil {
+				s.b.Fatal(err)
 			}
-			out++
-			deliver(&res)
-			if rec > 0 {
-				_ = hist.RecordValue(int64(e2e))
+			if s.record {
+				_ = s.hist.RecordValue(int64(time.Since(t)))
 			}
-			return
+			s.out++
+			s.deliver(&s.res)
+			continue
 		}
-		for out >= window {
-			poll()
+		for s.out >= s.window {
+			s.poll()
 		}
 		for {
-			_, err := k.Send(&cmd)
+			_, err := s.k.Send(&s.cmd)
 			if err == nil {
 				break
 			}
 			if !errors.Is(err, engine.ErrBusy) {
-				b.Fatal(err)
+				s.b.Fatal(err)
 			}
-			poll()
+			s.poll()
 		}
-		out++
+		s.out++
 	}
-	drain := func() {
-		for out > 0 {
-			poll()
+	for s.out > 0 {
+		s.poll()
+	}
+	s.elapsed += time.Since(t0)
+}
+
+func benchMix(b *testing.B, window int, idle engine.IdleKind) {
+	sides := []*mixSide{newMixSide(b, true, window, idle), newMixSide(b, false, window, idle)}
+	defer func() {
+		for _, s := range sides {
+			if err := s.k.Close(); err != nil {
+				b.Error(err)
+			}
 		}
+	}()
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	for _, s := range sides {
+		s.run(mixWarmup)
+		s.committed, s.fills, s.elapsed, s.record = 0, 0, 0, true
 	}
-	for range mixWarmup {
-		step()
-	}
-	drain()
-	committed, fills, rec = 0, 0, 1
-	cpu0 := cpuTime(b)
 	b.ReportAllocs()
 	b.ResetTimer()
-	for b.Loop() {
-		step()
+	for done := 0; done < b.N; done += mixBlock {
+		for _, s := range sides {
+			s.run(min(mixBlock, b.N-done))
+		}
 	}
-	drain()
 	b.StopTimer()
-	b.ReportMetric(float64(cpuTime(b)-cpu0)/float64(b.N), "cpu-ns/op")
-	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "ops/s")
-	b.ReportMetric(float64(committed)/float64(b.N), "commits/op")
-	b.ReportMetric(float64(fills)/float64(b.N), "fills/op")
-	reportPercentiles(b, hist)
+	venue, nop := sides[0], sides[1]
+	b.ReportMetric(float64(venue.elapsed.Nanoseconds())/float64(b.N), "venue-ns/op")
+	b.ReportMetric(float64(nop.elapsed.Nanoseconds())/float64(b.N), "nop-ns/op")
+	b.ReportMetric(float64(venue.elapsed)/float64(nop.elapsed), "venue/nop")
+	b.ReportMetric(float64(b.N)/venue.elapsed.Seconds(), "venue-ops/s")
+	b.ReportMetric(float64(venue.committed)/float64(b.N), "commits/op")
+	b.ReportMetric(float64(venue.fills)/float64(b.N), "fills/op")
+	for _, s := range []struct {
+		name string
+		side *mixSide
+	}{{"venue", venue}, {"nop", nop}} {
+		for _, q := range []struct {
+			unit string
+			pct  float64
+		}{{"p50-ns", 50}, {"p99-ns", 99}, {"p99.9-ns", 99.9}} {
+			b.ReportMetric(float64(s.side.hist.ValueAtPercentile(q.pct)), s.name+"-"+q.unit)
+		}
+	}
 }

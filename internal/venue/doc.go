@@ -32,5 +32,6 @@
 // TestShockTripsBreaker runs the flow with a circuitbreaker Gate and shows
 // that a Shock trips the symbol's price band.
 // BenchmarkParticipantsMix runs the Flow through the engine with the three
-// participants, with the same Core over engine.NopParticipants as its peer.
+// participants and, interleaved with it, through a Core over
+// engine.NopParticipants as its peer.
 package venue
