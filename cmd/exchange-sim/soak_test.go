@@ -15,8 +15,8 @@ var (
 )
 
 // soakArgs draws run seed's flags: a topology, a load and one to three
-// faults (SIGKILL or SIGSTOP of any component, coordinator included, and
-// price shocks) at random commands.
+// events at random commands: SIGKILL or SIGSTOP of any component,
+// coordinator included (always at least one), and price shocks.
 func soakArgs(seed uint64) []string {
 	r := rand.New(rand.NewPCG(seed, 0x50a4))
 	const orders = 1500
@@ -24,14 +24,19 @@ func soakArgs(seed uint64) []string {
 		"-batch", fmt.Sprint([]int{1, 2, 8, 32}[r.IntN(4)]),
 		"-protocol", []string{"3pc", "2pc"}[r.IntN(2)]}
 	used := map[int]bool{}
-	for range 1 + r.IntN(3) {
+	// The first event is always a kill or a stall, so every run is faulted.
+	for i := range 1 + r.IntN(3) {
 		at := 100 + r.IntN(orders-200)
 		if used[at] {
 			continue
 		}
 		used[at] = true
 		role := roleNames[r.IntN(len(roleNames))]
-		switch r.IntN(5) {
+		kind := r.IntN(5)
+		if i == 0 {
+			kind = r.IntN(4)
+		}
+		switch kind {
 		case 0, 1:
 			args = append(args, "-kill", fmt.Sprintf("%s@%d", role, at))
 		case 2, 3:
@@ -69,7 +74,11 @@ func TestSoak(t *testing.T) {
 		if bad := auditFailures(rep); len(bad) > 0 {
 			t.Fatalf("seed %d: %s; replay with: %s\n%s", seed, strings.Join(bad, ", "), replay, out)
 		}
-		faults += num(t, rep, "faults", "injected")
+		n := num(t, rep, "faults", "injected")
+		if n == 0 {
+			t.Fatalf("seed %d injected no fault; replay with: %s", seed, replay)
+		}
+		faults += n
 		commands += num(t, rep, "commands")
 	}
 	t.Logf("%d runs, %.0f faults injected, %.0f commands, all audits clean, in %v (longest run %v)",
