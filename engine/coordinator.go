@@ -138,6 +138,7 @@ type ctx struct {
 	phase     uint8
 	replied   bool
 	recovered bool
+	resends   uint8  // retransmissions in the current phase, for the backoff
 	votes     uint32 // votes received, by participant bit: the YES votes, and the NO that aborted
 	acks      uint32 // acks for the current phase (NO voters count as ABORT-acked)
 	reason    Reason
@@ -555,13 +556,28 @@ func (c *Coordinator) sendDecided(x *ctx, now int64) {
 	}
 	x.phase = phPreCommitting
 	c.send(x, MsgPreCommit, Broadcast)
+	c.armAck(x, now)
+}
+
+// The backoff of a phase's retransmissions doubles the ack timeout at most
+// maxAckBackoff times, and never waits longer than maxAckInterval (or the
+// ack timeout itself, if that is longer): a slow participant is not
+// flooded, a recovered one is not kept waiting long.
+const (
+	maxAckBackoff  = 3
+	maxAckInterval = 10_000_000 // ns
+)
+
+// armAck starts the ack timer of x's new phase.
+func (c *Coordinator) armAck(x *ctx, now int64) {
+	x.resends = 0
 	c.timers.set(c.slot(x), now+c.ackTO.Get())
 }
 
 func (c *Coordinator) sendCommit(x *ctx, now int64) {
 	x.phase, x.acks, x.precommit = phCommitting, 0, now
 	c.send(x, MsgCommit, Broadcast)
-	c.timers.set(c.slot(x), now+c.ackTO.Get())
+	c.armAck(x, now)
 	if c.cfg.ReplyOnCommitSent {
 		c.result(x, ReasonNone, now, true)
 		x.replied = true
@@ -608,7 +624,7 @@ func (c *Coordinator) abort(x *ctx, r Reason, missing uint32, now int64) error {
 func (c *Coordinator) sendAbort(x *ctx, r Reason, now int64) {
 	x.phase, x.reason = phAborting, r
 	c.send(x, MsgAbort, Broadcast)
-	c.timers.set(c.slot(x), now+c.ackTO.Get())
+	c.armAck(x, now)
 }
 
 func (c *Coordinator) logAbort(tx TxID, r Reason) error {
@@ -663,7 +679,10 @@ func (c *Coordinator) result(x *ctx, r Reason, now int64, early bool) {
 
 // Tick fires every timer due at now: a PREPARE timeout aborts with
 // ReasonTimeout; an ack timeout retransmits to the participants that have
-// not acked, and never aborts.
+// not acked, and never aborts. Each retransmission of a phase doubles the
+// wait for the next (up to 8 ack timeouts, at most 10 ms): a participant
+// that is down or far behind is not flooded, and the rings keep room for
+// new transactions.
 func (c *Coordinator) Tick(now int64) error {
 	if c.broken != nil {
 		return c.broken
@@ -697,7 +716,9 @@ func (c *Coordinator) Tick(now int64) error {
 					c.counters.Retransmits++
 				}
 			}
-			c.timers.set(slot, now+c.ackTO.Get())
+			x.resends = min(x.resends+1, maxAckBackoff)
+			to := c.ackTO.Get()
+			c.timers.set(slot, now+max(to, min(to<<x.resends, maxAckInterval)))
 		default:
 			c.timers.stop(slot)
 		}
