@@ -100,7 +100,7 @@ func parseOptions(args []string, stderr io.Writer) (o options, help bool, err er
 	idle := fs.String("idle", defaultIdle().String(), "how idle components wait: spin, yield or park; the default follows the core count")
 	fs.StringVar(&o.mode, "mode", "procs", "procs: coordinator, matching, risk and settlement as separate processes over shm; threads: one process, heap rings")
 	fs.StringVar(&o.fabric, "fabric", "shm", "how the coordinator reaches the participants in procs mode: shm (shared-memory rings) or tcp (loopback, the path to other hosts)")
-	fs.IntVar(&o.batch, "batch", 1, "commands in flight at once (1: one at a time, closed loop)")
+	fs.IntVar(&o.batch, "batch", 8, "commands in flight at once, closed loop (1: one at a time)")
 	fs.StringVar(&o.dir, "dir", "/dev/shm", "directory for the shared-memory segments")
 	fs.StringVar(&o.journal, "journal", "", "directory for the coordinator's journal (default: a temporary directory removed at exit)")
 	fs.StringVar(&o.sync, "sync", "none", "journal flush policy: none, batch or interval")
