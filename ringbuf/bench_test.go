@@ -4,11 +4,12 @@ import (
 	"encoding/binary"
 	"runtime"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
+
+	"github.com/commitcore/commitcore/internal/pingpong"
 )
 
 // msg64 is the 64-byte record the throughput benchmarks move: the ring
@@ -288,13 +289,6 @@ func benchPingPong(b *testing.B, ring bool, newIdle func(*Doorbell) IdleStrategy
 	reportRTT(b, h)
 }
 
-// paddedWord is an atomic word alone on its cache line.
-type paddedWord struct {
-	_ [CacheLine]byte
-	v atomic.Uint64
-	_ [CacheLine - 8]byte
-}
-
 // BenchmarkSpinFloorPingPong is the floor for BenchmarkSPSCPingPong: two
 // locked threads bounce one padded atomic word (odd values one way, even
 // the other), the least any cross-core round trip can cost. It polls
@@ -302,44 +296,12 @@ type paddedWord struct {
 // round trip; the percentiles sample every 8th round trip.
 func BenchmarkSpinFloorPingPong(b *testing.B) {
 	needTwoProcs(b)
-	var w paddedWord
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		runtime.LockOSThread()
-		defer runtime.UnlockOSThread()
-		idle := SpinYield{Spins: pingPongSpins}
-		for i := range uint64(b.N) {
-			for w.v.Load() != 2*i+1 {
-				idle.Idle(0)
-			}
-			idle.Reset()
-			w.v.Store(2*i + 2)
-		}
-	}()
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
 	h := newRTTHistogram()
-	idle := SpinYield{Spins: pingPongSpins}
 	b.ReportAllocs()
 	b.ResetTimer()
-	for i := range uint64(b.N) {
-		var start time.Time
-		if i%sampleEvery == 0 {
-			start = time.Now()
-		}
-		w.v.Store(2*i + 1)
-		for w.v.Load() != 2*i+2 {
-			idle.Idle(0)
-		}
-		idle.Reset()
-		if i%sampleEvery == 0 {
-			_ = h.RecordValue(time.Since(start).Nanoseconds())
-		}
-	}
+	pingpong.Floor(uint64(b.N), func() pingpong.Idler { return &SpinYield{Spins: pingPongSpins} }, sampleEvery,
+		func(ns int64) { _ = h.RecordValue(ns) })
 	b.StopTimer()
-	wg.Wait()
 	reportRTT(b, h)
 }
 

@@ -6,14 +6,13 @@ import (
 	"os"
 	"runtime"
 	"strconv"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
 	"golang.org/x/sys/unix"
 
+	"github.com/commitcore/commitcore/internal/pingpong"
 	"github.com/commitcore/commitcore/ringbuf"
 )
 
@@ -222,13 +221,6 @@ func BenchmarkShmPingPongCrossProcess(b *testing.B) {
 	}
 }
 
-// paddedWord is an atomic word alone on its cache line.
-type paddedWord struct {
-	_ [ringbuf.CacheLine]byte
-	v atomic.Uint64
-	_ [ringbuf.CacheLine - 8]byte
-}
-
 // BenchmarkSpinFloorPingPong is ringbuf's benchmark of the same name, here
 // so that one run of this package's benchmarks holds the floor, the link
 // and the socket: two threads of this process, each locked to its OS
@@ -240,44 +232,12 @@ func BenchmarkSpinFloorPingPong(b *testing.B) {
 	if runtime.GOMAXPROCS(0) < 2 {
 		b.Skip("needs GOMAXPROCS >= 2: two threads busy-spin against each other")
 	}
-	var w paddedWord
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		runtime.LockOSThread()
-		defer runtime.UnlockOSThread()
-		idle := ringbuf.SpinYield{Spins: busySpinLimit}
-		for i := range uint64(b.N) {
-			for w.v.Load() != 2*i+1 {
-				idle.Idle(0)
-			}
-			idle.Reset()
-			w.v.Store(2*i + 2)
-		}
-	}()
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
 	h := newLatencyHistogram()
-	idle := ringbuf.SpinYield{Spins: busySpinLimit}
 	b.ReportAllocs()
 	b.ResetTimer()
-	for i := range uint64(b.N) {
-		var t0 time.Time
-		if i%sampleEvery == 0 {
-			t0 = time.Now()
-		}
-		w.v.Store(2*i + 1)
-		for w.v.Load() != 2*i+2 {
-			idle.Idle(0)
-		}
-		idle.Reset()
-		if i%sampleEvery == 0 {
-			h.RecordValue(int64(time.Since(t0)))
-		}
-	}
+	pingpong.Floor(uint64(b.N), func() pingpong.Idler { return &ringbuf.SpinYield{Spins: busySpinLimit} }, sampleEvery,
+		func(ns int64) { h.RecordValue(ns) })
 	b.StopTimer()
-	wg.Wait()
 	reportLatency(b, h)
 }
 

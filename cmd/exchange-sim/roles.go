@@ -55,16 +55,11 @@ func runParticipant(sp *spec, r venue.Role, ev *eventWriter) error {
 		return err
 	}
 	rec := venue.NewRecorder(p)
-	opts := sp.shmOptions()
-	seg, err := shm.Open(sp.tableName(), opts)
+	seg, table, err := sp.openTable()
 	if err != nil {
-		return err
+		return fmt.Errorf("%s: %w", r, err)
 	}
 	defer seg.Close()
-	table, err := engine.OpenDecisionTable(seg.Region(0))
-	if err != nil {
-		return fmt.Errorf("%s: decision table: %w", r, err)
-	}
 	clock := engine.NewMonotonicClock()
 	node, err := engine.NewNode(sp.nodeConfig(r, rec, table))
 	if err != nil {
@@ -157,16 +152,11 @@ func syncPolicy(s string) journal.SyncPolicy {
 // table and to each participant's link, takes over from a dead predecessor
 // if the journal has one, and drives its share of the order flow.
 func runCoordinator(sp *spec, ev *eventWriter) error {
-	opts := sp.shmOptions()
-	seg, err := shm.Open(sp.tableName(), opts)
+	seg, table, err := sp.openTable()
 	if err != nil {
-		return err
+		return fmt.Errorf("coordinator: %w", err)
 	}
 	defer seg.Close()
-	table, err := engine.OpenDecisionTable(seg.Region(0))
-	if err != nil {
-		return fmt.Errorf("coordinator: decision table: %w", err)
-	}
 	var remotes []engine.Remote
 	for _, r := range venue.Roles {
 		ep, err := sp.dial(r)
@@ -246,6 +236,20 @@ func skipFlow(flow *venue.Flow, n uint64, shocks []shock) {
 		done = sh.At
 	}
 	flow.Skip(n - done)
+}
+
+// openTable maps the run's decision table, which the supervisor created.
+func (sp *spec) openTable() (*shm.Segment, *engine.DecisionTable, error) {
+	seg, err := shm.Open(sp.tableName(), sp.shmOptions())
+	if err != nil {
+		return nil, nil, err
+	}
+	table, err := engine.OpenDecisionTable(seg.Region(0))
+	if err != nil {
+		seg.Close()
+		return nil, nil, fmt.Errorf("decision table: %w", err)
+	}
+	return seg, table, nil
 }
 
 // listen makes participant r's end of its link to the coordinator: a
