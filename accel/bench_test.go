@@ -8,32 +8,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/HdrHistogram/hdrhistogram-go"
 	"github.com/commitcore/commitcore/engine"
+	"github.com/commitcore/commitcore/internal/pingpong"
 	"github.com/commitcore/commitcore/ringbuf"
 	"github.com/stretchr/testify/require"
 )
 
 // pingSize is the record size of the ping-pong benchmarks.
 const pingSize = 64
-
-// sampleEvery: the benchmarks time every 8th round trip for percentiles,
-// as ringbuf's and shm's do, so clock reads barely weigh on ns/op.
-const sampleEvery = 8
-
-func newLatencyHistogram() *hdrhistogram.Histogram {
-	return hdrhistogram.New(1, int64(10*time.Second), 3)
-}
-
-func reportLatency(b *testing.B, h *hdrhistogram.Histogram) {
-	for _, q := range []struct {
-		unit string
-		pct  float64
-	}{{"p50-ns", 50}, {"p99-ns", 99}, {"p99.9-ns", 99.9}} {
-		b.ReportMetric(float64(h.ValueAtPercentile(q.pct)), q.unit)
-	}
-	b.ReportMetric(float64(h.Max()), "max-ns")
-}
 
 // echo serves ep until stop: every record read from Rx goes back on Tx.
 // It runs on a locked thread and parks like a participant host.
@@ -84,14 +66,14 @@ func benchPingPong(b *testing.B, fc fabricCase) {
 	var msg [pingSize]byte
 	var got byte
 	read := func(_ uint16, p []byte) { got = p[0] }
-	h := newLatencyHistogram()
+	h := pingpong.NewHistogram()
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	b.ReportAllocs()
 	for i := 0; b.Loop(); i++ {
 		msg[0] = byte(i)
 		var t0 time.Time
-		if i%sampleEvery == 0 {
+		if i%pingpong.SampleEvery == 0 {
 			t0 = time.Now()
 		}
 		if err := c.Tx.TryWrite(1, msg[:]); err != nil {
@@ -108,7 +90,7 @@ func benchPingPong(b *testing.B, fc fabricCase) {
 			}
 			idle.Idle(0)
 		}
-		if i%sampleEvery == 0 {
+		if i%pingpong.SampleEvery == 0 {
 			h.RecordValue(int64(time.Since(t0)))
 		}
 		if got != byte(i) {
@@ -116,7 +98,7 @@ func benchPingPong(b *testing.B, fc fabricCase) {
 		}
 	}
 	b.StopTimer()
-	reportLatency(b, h)
+	pingpong.Report(b, h)
 	close(stop)
 	require.NoError(b, <-done)
 }
@@ -156,7 +138,7 @@ func benchCommit(b *testing.B, fc fabricCase) {
 	k, err := engine.Dial(engine.Config{Timeouts: engine.Timeouts{Prepare: 10 * time.Second, PreCommit: time.Second}},
 		table, engine.Remote{Conn: coord.Conn(), Nodes: []engine.NodeID{0, 1, 2}})
 	require.NoError(b, err)
-	h := newLatencyHistogram()
+	h := pingpong.NewHistogram()
 	cmd := order(1)
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
@@ -174,7 +156,7 @@ func benchCommit(b *testing.B, fc fabricCase) {
 		}
 	}
 	b.StopTimer()
-	reportLatency(b, h)
+	pingpong.Report(b, h)
 	close(stop)
 	require.NoError(b, <-served)
 }
@@ -210,12 +192,12 @@ func BenchmarkTCPSocketPingPong(b *testing.B) {
 	c, err := net.Dial("tcp", ln.Addr().String())
 	require.NoError(b, err)
 	var msg [pingSize]byte
-	h := newLatencyHistogram()
+	h := pingpong.NewHistogram()
 	b.ReportAllocs()
 	for i := 0; b.Loop(); i++ {
 		msg[0] = byte(i)
 		var t0 time.Time
-		if i%sampleEvery == 0 {
+		if i%pingpong.SampleEvery == 0 {
 			t0 = time.Now()
 		}
 		if _, err := c.Write(msg[:]); err != nil {
@@ -224,7 +206,7 @@ func BenchmarkTCPSocketPingPong(b *testing.B) {
 		if _, err := io.ReadFull(c, msg[:]); err != nil {
 			b.Fatal(err)
 		}
-		if i%sampleEvery == 0 {
+		if i%pingpong.SampleEvery == 0 {
 			h.RecordValue(int64(time.Since(t0)))
 		}
 		if msg[0] != byte(i) {
@@ -232,7 +214,7 @@ func BenchmarkTCPSocketPingPong(b *testing.B) {
 		}
 	}
 	b.StopTimer()
-	reportLatency(b, h)
+	pingpong.Report(b, h)
 	c.Close()
 	require.NoError(b, <-done)
 }

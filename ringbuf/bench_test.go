@@ -7,8 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/HdrHistogram/hdrhistogram-go"
-
 	"github.com/commitcore/commitcore/internal/pingpong"
 )
 
@@ -21,7 +19,6 @@ const (
 	benchRingCapacity = 1 << 16
 	benchChanCapacity = benchRingCapacity / 72 // as many records as the ring holds (72-byte frames)
 	benchBatch        = 64                     // producer records per Commit
-	sampleEvery       = 8                      // ping-pong round trips per latency sample
 	// pingPongSpins bounds the busy-spin of both ping-pong benchmarks: a
 	// round trip takes a few hundred polls, so they spin throughout on a
 	// quiet machine, and yield when other work holds one of the two cores
@@ -252,14 +249,14 @@ func benchPingPong(b *testing.B, ring bool, newIdle func(*Doorbell) IdleStrategy
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	idle := newIdle(pongBell)
-	h := newRTTHistogram()
+	h := pingpong.NewHistogram()
 	var v [8]byte
 	copyBack := func(_ uint16, p []byte) { copy(v[:], p) }
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := range b.N {
 		var start time.Time
-		if i%sampleEvery == 0 {
+		if i%pingpong.SampleEvery == 0 {
 			start = time.Now()
 		}
 		v[0] = byte(i)
@@ -279,14 +276,14 @@ func benchPingPong(b *testing.B, ring bool, newIdle func(*Doorbell) IdleStrategy
 		if v[0] != byte(i) {
 			b.Fatalf("round trip %d echoed %d", i, v[0])
 		}
-		if i%sampleEvery == 0 {
+		if i%pingpong.SampleEvery == 0 {
 			_ = h.RecordValue(time.Since(start).Nanoseconds())
 		}
 	}
 	b.StopTimer()
 	idle.Reset()
 	wg.Wait()
-	reportRTT(b, h)
+	pingpong.Report(b, h)
 }
 
 // BenchmarkSpinFloorPingPong is the floor for BenchmarkSPSCPingPong: two
@@ -296,30 +293,13 @@ func benchPingPong(b *testing.B, ring bool, newIdle func(*Doorbell) IdleStrategy
 // round trip; the percentiles sample every 8th round trip.
 func BenchmarkSpinFloorPingPong(b *testing.B) {
 	needTwoProcs(b)
-	h := newRTTHistogram()
+	h := pingpong.NewHistogram()
 	b.ReportAllocs()
 	b.ResetTimer()
-	pingpong.Floor(uint64(b.N), func() pingpong.Idler { return &SpinYield{Spins: pingPongSpins} }, sampleEvery,
+	pingpong.Floor(uint64(b.N), func() pingpong.Idler { return &SpinYield{Spins: pingPongSpins} }, pingpong.SampleEvery,
 		func(ns int64) { _ = h.RecordValue(ns) })
 	b.StopTimer()
-	reportRTT(b, h)
-}
-
-func newRTTHistogram() *hdrhistogram.Histogram {
-	return hdrhistogram.New(1, int64(time.Second), 3)
-}
-
-func reportRTT(b *testing.B, h *hdrhistogram.Histogram) {
-	if h.TotalCount() == 0 {
-		return
-	}
-	for _, q := range []struct {
-		name string
-		p    float64
-	}{{"p50-ns", 50}, {"p99-ns", 99}, {"p99.9-ns", 99.9}, {"p99.99-ns", 99.99}} {
-		b.ReportMetric(float64(h.ValueAtQuantile(q.p)), q.name)
-	}
-	b.ReportMetric(float64(h.Max()), "max-ns")
+	pingpong.Report(b, h)
 }
 
 // setSeq and seqOf keep the record number in a msg64's first 8 bytes.

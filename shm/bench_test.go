@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/HdrHistogram/hdrhistogram-go"
 	"golang.org/x/sys/unix"
 
 	"github.com/commitcore/commitcore/internal/pingpong"
@@ -18,26 +17,6 @@ import (
 
 // pingSize is the message size of every ping-pong benchmark.
 const pingSize = 64
-
-// sampleEvery: the ping-pong benchmarks time every 8th round trip for the
-// percentiles (as ringbuf's do), so the clock reads barely weigh on ns/op.
-const sampleEvery = 8
-
-// newLatencyHistogram tracks 1 ns to 10 s at three significant digits.
-func newLatencyHistogram() *hdrhistogram.Histogram {
-	return hdrhistogram.New(1, int64(10*time.Second), 3)
-}
-
-// reportLatency reports the sampled round-trip percentiles of h.
-func reportLatency(b *testing.B, h *hdrhistogram.Histogram) {
-	for _, q := range []struct {
-		unit string
-		pct  float64
-	}{{"p50-ns", 50}, {"p99-ns", 99}, {"p99.9-ns", 99.9}, {"p99.99-ns", 99.99}} {
-		b.ReportMetric(float64(h.ValueAtPercentile(q.pct)), q.unit)
-	}
-	b.ReportMetric(float64(h.Max()), "max-ns")
-}
 
 // BenchmarkUDSPingPong is the unix-socket peer of
 // BenchmarkShmPingPongCrossProcess: the same 64-byte round trip to a child
@@ -67,7 +46,7 @@ func benchUDS(b *testing.B, poll bool) {
 	theirs := os.NewFile(uintptr(fds[1]), "uds-child")
 	c := startChildFiles(b, "uds-echo", []*os.File{theirs}, "SHM_TEST_UDS_POLL="+strconv.FormatBool(poll))
 	theirs.Close()
-	h := newLatencyHistogram()
+	h := pingpong.NewHistogram()
 	var msg [pingSize]byte
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
@@ -76,7 +55,7 @@ func benchUDS(b *testing.B, poll bool) {
 	for i := 0; b.Loop(); i++ {
 		msg[0] = byte(i)
 		var t0 time.Time
-		if i%sampleEvery == 0 {
+		if i%pingpong.SampleEvery == 0 {
 			t0 = time.Now()
 		}
 		if err := writeFull(mine, msg[:]); err != nil {
@@ -85,7 +64,7 @@ func benchUDS(b *testing.B, poll bool) {
 		if err := readFull(mine, msg[:]); err != nil {
 			b.Fatal(err)
 		}
-		if i%sampleEvery == 0 {
+		if i%pingpong.SampleEvery == 0 {
 			h.RecordValue(int64(time.Since(t0)))
 		}
 		if msg[0] != byte(i) {
@@ -93,7 +72,7 @@ func benchUDS(b *testing.B, poll bool) {
 		}
 	}
 	b.StopTimer()
-	reportLatency(b, h)
+	pingpong.Report(b, h)
 	unix.Shutdown(mine, unix.SHUT_WR)
 	if err := c.cmd.Wait(); err != nil {
 		b.Errorf("echo child: %v", err)
@@ -172,7 +151,7 @@ func BenchmarkShmPingPongCrossProcess(b *testing.B) {
 			defer l.Unlink()
 			defer l.Close()
 			c := startChild(b, "link-echo", "SHM_TEST_DIR="+dir, "SHM_TEST_NAME=pingpong", idleKindEnv(bc.kind))
-			h := newLatencyHistogram()
+			h := pingpong.NewHistogram()
 			var msg [pingSize]byte
 			var got uint64
 			read := func(_ uint16, p []byte) { got = binary.LittleEndian.Uint64(p) }
@@ -184,7 +163,7 @@ func BenchmarkShmPingPongCrossProcess(b *testing.B) {
 			for i := uint64(1); b.Loop(); i++ {
 				binary.LittleEndian.PutUint64(msg[:], i)
 				var t0 time.Time
-				if i%sampleEvery == 0 {
+				if i%pingpong.SampleEvery == 0 {
 					t0 = time.Now()
 				}
 				if err := tx.TryWrite(typPing, msg[:]); err != nil {
@@ -202,7 +181,7 @@ func BenchmarkShmPingPongCrossProcess(b *testing.B) {
 						break
 					}
 				}
-				if i%sampleEvery == 0 {
+				if i%pingpong.SampleEvery == 0 {
 					h.RecordValue(int64(time.Since(t0)))
 				}
 				if got != i {
@@ -210,7 +189,7 @@ func BenchmarkShmPingPongCrossProcess(b *testing.B) {
 				}
 			}
 			b.StopTimer()
-			reportLatency(b, h)
+			pingpong.Report(b, h)
 			if err := tx.TryWrite(typStop, nil); err != nil {
 				b.Fatal(err)
 			}
@@ -232,13 +211,13 @@ func BenchmarkSpinFloorPingPong(b *testing.B) {
 	if runtime.GOMAXPROCS(0) < 2 {
 		b.Skip("needs GOMAXPROCS >= 2: two threads busy-spin against each other")
 	}
-	h := newLatencyHistogram()
+	h := pingpong.NewHistogram()
 	b.ReportAllocs()
 	b.ResetTimer()
-	pingpong.Floor(uint64(b.N), func() pingpong.Idler { return &ringbuf.SpinYield{Spins: busySpinLimit} }, sampleEvery,
+	pingpong.Floor(uint64(b.N), func() pingpong.Idler { return &ringbuf.SpinYield{Spins: busySpinLimit} }, pingpong.SampleEvery,
 		func(ns int64) { h.RecordValue(ns) })
 	b.StopTimer()
-	reportLatency(b, h)
+	pingpong.Report(b, h)
 }
 
 // BenchmarkPeerState measures one liveness check of a live peer (a pidfd

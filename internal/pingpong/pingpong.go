@@ -1,15 +1,18 @@
-// Package pingpong is the cache-line ping-pong floor that the ring and
-// shared-memory round-trip benchmarks measure themselves against. It lives
-// apart so that each benchmark binary runs the very same peer in the same
-// run, and it imports nothing of commitcore, so ringbuf's own tests can use
-// it.
+// Package pingpong holds what the round-trip benchmarks of ringbuf, shm
+// and accel share: the cache-line ping-pong floor they measure themselves
+// against (each benchmark binary runs the very same peer in the same run)
+// and their percentile reporting. It imports nothing of commitcore, so
+// ringbuf's own tests can use it.
 package pingpong
 
 import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"testing"
 	"time"
+
+	"github.com/HdrHistogram/hdrhistogram-go"
 )
 
 // Idler is how a side waits between polls: a bounded spin that then
@@ -67,4 +70,29 @@ func Floor(n uint64, newIdle func() Idler, every uint64, record func(ns int64)) 
 		}
 	}
 	wg.Wait()
+}
+
+// SampleEvery is how often the round-trip benchmarks time a round trip for
+// their percentiles: every 8th, so the clock reads barely weigh on ns/op.
+const SampleEvery = 8
+
+// NewHistogram returns the histogram the benchmarks record round trips
+// in: 1 ns to 10 s at three significant digits.
+func NewHistogram() *hdrhistogram.Histogram {
+	return hdrhistogram.New(1, int64(10*time.Second), 3)
+}
+
+// Report reports h's percentiles (p50 to p99.99) and maximum as b's custom
+// metrics, in nanoseconds; nothing if h is empty.
+func Report(b *testing.B, h *hdrhistogram.Histogram) {
+	if h.TotalCount() == 0 {
+		return
+	}
+	for _, q := range []struct {
+		unit string
+		pct  float64
+	}{{"p50-ns", 50}, {"p99-ns", 99}, {"p99.9-ns", 99.9}, {"p99.99-ns", 99.99}} {
+		b.ReportMetric(float64(h.ValueAtQuantile(q.pct)), q.unit)
+	}
+	b.ReportMetric(float64(h.Max()), "max-ns")
 }
