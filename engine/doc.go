@@ -43,7 +43,9 @@
 // and aborts. After the commit point PRE-COMMIT carries matching's Outcome
 // (the participant named by CoordinatorConfig.Matching; its Node has
 // NodeConfig.Matching set) and the ack cannot be refused: an ack timeout
-// (default 50 µs) retransmits, never aborts. Then COMMIT, whose acks
+// (default 50 µs) retransmits, never aborts, and each retransmission of a
+// phase doubles the wait for the next (up to 8 ack timeouts, at most
+// 10 ms), so a slow participant is not flooded. Then COMMIT, whose acks
 // release the slot. In TwoPhase mode COMMIT follows the commit point
 // directly and carries the Outcome. Timeouts may be adaptive (Timeouts).
 //
@@ -77,6 +79,20 @@
 // change only by CAS. A circuit breaker lists in-flight transactions with
 // InFlight and aborts UNDECIDED ones with Abort, which returns the final
 // decision. Everything read from the table is validated.
+//
+// # Runtime
+//
+// Core is the public API around the state machines: New runs the
+// participants in this process over heap-memory rings (the threads
+// deployment), Dial reaches hosts of participant Nodes in other processes
+// over Conns (shared-memory links, or accel's fabrics). Submit runs one
+// command; Send and Poll pipeline many, and Send answers ErrBusy — poll,
+// then send again — when the window is full, when results wait for Poll,
+// or when the rings to the participants are (or are about to be) full.
+// Each ring record is one message followed by its CRC-32C, checked on a
+// private copy before decoding, so bytes scribbled over shared memory are
+// refused rather than acted on. Config.Gate lets a circuit breaker take
+// part in the coordinator's decisions (see Gate and package circuitbreaker).
 //
 // # Wire format
 //
