@@ -211,73 +211,127 @@ func matchingIndex(m int) int {
 // the table's epoch plus one), which fences any older coordinator, and
 // finishes the transactions it finds in flight, using cfg.Records, before
 // it accepts commands; their Results come first from Poll, marked
-// Recovered.
+// Recovered. Dial is NewStandby and TakeOver in one call.
 func Dial(cfg Config, table *DecisionTable, remotes ...Remote) (*Core, error) {
-	if table == nil || len(remotes) == 0 {
-		return nil, errors.New("engine: dial: needs a decision table and at least one remote host")
+	n := 0
+	for _, r := range remotes {
+		n += len(r.Nodes)
 	}
-	k := &Core{clock: cfg.Clock, conns: make([]*Conn, len(remotes))}
+	s, err := NewStandby(cfg, table, n)
+	if err != nil {
+		return nil, err
+	}
+	return s.TakeOver(cfg.Log, cfg.Records, remotes...)
+}
+
+// Standby is a backup coordinator made ahead of need, while the primary
+// still runs: its transaction window and result queue (megabytes for a
+// full table) are allocated and their pages touched at once, so that a
+// takeover pays only for fencing the old epoch and finishing what was in
+// flight, not for the page faults of a fresh Core.
+type Standby struct {
+	k     *Core
+	cfg   Config
+	epoch Epoch
+	n     int
+}
+
+// NewStandby prepares a backup coordinator of cfg for participants nodes
+// sharing table. Its epoch is cfg.Epoch, or the table's epoch plus one as
+// the table is now. cfg.Log and cfg.Records are not used: the journal is
+// the primary's until it dies, so TakeOver gets them.
+func NewStandby(cfg Config, table *DecisionTable, participants int) (*Standby, error) {
+	if table == nil || participants < 1 || participants > MaxParticipants {
+		return nil, fmt.Errorf("engine: standby: needs a decision table and 1 to %d participants, got %d", MaxParticipants, participants)
+	}
+	k := &Core{clock: cfg.Clock}
 	if k.clock == nil {
 		k.clock = NewMonotonicClock()
 	}
+	epoch := cfg.Epoch
+	if epoch == 0 {
+		epoch = table.Epoch() + 1
+	}
+	co, err := NewCoordinator(CoordinatorConfig{
+		Epoch: epoch, Participants: participants, Matching: matchingIndex(cfg.Matching), Mode: cfg.Mode,
+		Timeouts: cfg.Timeouts, MaxInFlight: cfg.MaxInFlight, ReplyOnCommitSent: cfg.ReplyOnCommitSent,
+		Table: table, Log: discardLog{}, Gate: cfg.Gate,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("engine: standby: %w", err)
+	}
+	k.co = co
+	k.pending = newResultQueue(2 * table.Len()) // recovered results plus a full table in flight
+	k.read = k.onRecord
+	for i := range co.win {
+		co.win[i].tx = 0
+	}
+	for i := range k.pending.buf {
+		k.pending.buf[i].Tx = 0
+	}
+	return &Standby{k: k, cfg: cfg, epoch: epoch, n: participants}, nil
+}
+
+// TakeOver connects the standby to remotes, which must serve node ids 0 to
+// participants-1, and starts its coordinator as Dial does, with log as its
+// write-ahead log (nil keeps nothing) and records as the log's records to
+// recover from (any order; JournalRecordsNewestFirst reads the least). It
+// fails if a coordinator of the standby's epoch or a newer one has started
+// since NewStandby.
+func (s *Standby) TakeOver(log Log, records iter.Seq[*Record], remotes ...Remote) (*Core, error) {
+	k := s.k
+	if k == nil {
+		return nil, errors.New("engine: take over: the standby was used already")
+	}
+	if len(remotes) == 0 {
+		return nil, errors.New("engine: take over: needs at least one remote host")
+	}
+	k.conns = make([]*Conn, len(remotes))
 	for i := range k.route {
 		k.route[i] = -1
 	}
 	n := 0
 	for i, r := range remotes {
 		if r.Conn == nil || len(r.Nodes) == 0 {
-			return nil, fmt.Errorf("engine: dial: remote %d has no conn or no nodes", i)
+			return nil, fmt.Errorf("engine: take over: remote %d has no conn or no nodes", i)
 		}
 		k.conns[i] = r.Conn
 		for _, id := range r.Nodes {
 			if id >= MaxParticipants || k.route[id] >= 0 {
-				return nil, fmt.Errorf("engine: dial: node id %d out of range or served twice", id)
+				return nil, fmt.Errorf("engine: take over: node id %d out of range or served twice", id)
 			}
 			k.route[id] = i
 			n++
 		}
 	}
+	if n != s.n {
+		return nil, fmt.Errorf("engine: take over: remotes serve %d nodes, the standby was made for %d", n, s.n)
+	}
 	for id := range n {
 		if k.route[id] < 0 {
-			return nil, fmt.Errorf("engine: dial: node ids must be 0…%d; %d is missing", n-1, id)
+			return nil, fmt.Errorf("engine: take over: node ids must be 0…%d; %d is missing", n-1, id)
 		}
 	}
-	epoch := cfg.Epoch
-	if epoch == 0 {
-		epoch = table.Epoch() + 1
-	}
-	log := cfg.Log
-	if log == nil {
-		log = discardLog{}
-	}
-	if s, ok := log.(interface{ Sync() error }); ok {
-		k.sync = s
-	}
-	co, err := NewCoordinator(CoordinatorConfig{
-		Epoch: epoch, Participants: n, Matching: matchingIndex(cfg.Matching), Mode: cfg.Mode,
-		Timeouts: cfg.Timeouts, MaxInFlight: cfg.MaxInFlight, ReplyOnCommitSent: cfg.ReplyOnCommitSent,
-		Table: table, Log: log, Gate: cfg.Gate,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("engine: dial: %w", err)
-	}
-	k.co = co
-	k.pending = newResultQueue(2 * table.Len()) // recovered results plus a full table in flight
-	k.read = k.onRecord
-	if cfg.Idle == IdlePark && len(k.conns) == 1 {
+	if s.cfg.Idle == IdlePark && len(k.conns) == 1 {
 		k.idle = NewIdleStrategy(IdlePark, k.conns[0].Bell)
 	} else {
-		k.idle = NewIdleStrategy(min(cfg.Idle, IdleSpin), nil)
+		k.idle = NewIdleStrategy(min(s.cfg.Idle, IdleSpin), nil)
 	}
-	records := cfg.Records
+	if log != nil {
+		k.co.log = log
+		if sy, ok := log.(interface{ Sync() error }); ok {
+			k.sync = sy
+		}
+	}
 	if records == nil {
 		records = func(func(*Record) bool) {}
 	}
-	if err := co.Start(k.clock.Now(), records); err != nil {
-		return nil, fmt.Errorf("engine: dial: start coordinator of epoch %d: %w", epoch, err)
+	s.k = nil
+	if err := k.co.Start(k.clock.Now(), records); err != nil {
+		return nil, fmt.Errorf("engine: take over: start coordinator of epoch %d: %w", s.epoch, err)
 	}
 	if _, err := k.flush(); err != nil {
-		return nil, fmt.Errorf("engine: dial: %w", err)
+		return nil, fmt.Errorf("engine: take over: %w", err)
 	}
 	return k, nil
 }

@@ -42,6 +42,7 @@ const (
 	envJrnl    = "COMMITCORE_ENGINE_JOURNAL"
 	envParts   = "COMMITCORE_ENGINE_PARTICIPANTS"
 	envRecover = "COMMITCORE_ENGINE_RECOVER_FROM"
+	envWindow  = "COMMITCORE_ENGINE_WINDOW" // the coordinator child's MaxInFlight; 0 for the table's size
 	procSlot   = 1024
 )
 
@@ -268,26 +269,42 @@ func recoverNodes(nodes []*Node, jpath string, now int64) error {
 // openShm attaches to the host's table and link as the coordinator side,
 // retrying while a dead predecessor still holds the side.
 func openShm(name string, opts *shm.Options) (*shm.Segment, *DecisionTable, *shm.Link, error) {
-	seg, err := shm.Open(name+"-table", opts)
+	seg, table, err := openTable(name, opts)
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	table, err := OpenDecisionTable(seg.Region(0))
+	link, err := openLink(name, opts)
 	if err != nil {
 		seg.Close()
 		return nil, nil, nil, err
 	}
+	return seg, table, link, nil
+}
+
+// openTable maps the host's decision table.
+func openTable(name string, opts *shm.Options) (*shm.Segment, *DecisionTable, error) {
+	seg, err := shm.Open(name+"-table", opts)
+	if err != nil {
+		return nil, nil, err
+	}
+	table, err := OpenDecisionTable(seg.Region(0))
+	if err != nil {
+		seg.Close()
+		return nil, nil, err
+	}
+	return seg, table, nil
+}
+
+// openLink attaches to the host's link as the coordinator side, retrying
+// while a dead predecessor still holds the side.
+func openLink(name string, opts *shm.Options) (*shm.Link, error) {
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		link, err := shm.OpenLink(name, 0, opts)
-		if err == nil {
-			return seg, table, link, nil
+		if err == nil || time.Now().After(deadline) {
+			return link, err
 		}
-		if time.Now().After(deadline) {
-			seg.Close()
-			return nil, nil, nil, err
-		}
-		time.Sleep(time.Millisecond)
+		time.Sleep(100 * time.Microsecond)
 	}
 }
 
@@ -304,7 +321,8 @@ func childCoordinator() error {
 	if err != nil {
 		return err
 	}
-	k, err := Dial(Config{Log: NewJournalLog(j), Idle: IdleYield,
+	window, _ := strconv.Atoi(os.Getenv(envWindow))
+	k, err := Dial(Config{Log: NewJournalLog(j), Idle: IdleYield, MaxInFlight: window,
 		Timeouts: Timeouts{Prepare: 50 * time.Millisecond, PreCommit: 10 * time.Millisecond}},
 		table, Remote{Conn: LinkConn(link), Nodes: []NodeID{0, 1, 2}})
 	if err != nil {
@@ -414,14 +432,35 @@ func isBusy(err error) bool { return errors.Is(err, ErrBusy) }
 // TestCoordinatorKillTakeover kills the coordinator process with SIGKILL
 // while transactions are in flight, takes over as a backup of the next
 // epoch, and checks that every in-flight transaction is resolved and that
-// every participant agrees on every transaction.
+// every participant agrees on every transaction. It runs with the whole
+// table in flight (up to 1,024 transactions) and with a window of 16, a
+// pipelining client's, since the time to resolve grows with the count.
 func TestCoordinatorKillTakeover(t *testing.T) {
+	for _, window := range []int{0, 16} {
+		t.Run(fmt.Sprintf("window=%d", window), func(t *testing.T) { testTakeover(t, window) })
+	}
+}
+
+func testTakeover(t *testing.T, window int) {
 	name, env := procEnv(t, "park")
 	dir := t.TempDir()
 	outFile := filepath.Join(dir, "outcomes")
 	jpath := filepath.Join(dir, "journal")
 	host := startChild(t, "host", append(env, envOut+"="+outFile)...)
-	coord := startChild(t, "coordinator", append(env, envJrnl+"="+jpath)...)
+	coord := startChild(t, "coordinator", append(env, envJrnl+"="+jpath, envWindow+"="+strconv.Itoa(window))...)
+
+	// The backup is made while the primary runs, as a hot standby is: the
+	// takeover then pays for fencing and finishing, not for allocating.
+	opts := &shm.Options{Dir: shm.DefaultDir}
+	seg, table, err := openTable(name, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer seg.Close()
+	sb, err := NewStandby(Config{Idle: IdleYield, Timeouts: Timeouts{Prepare: time.Second, PreCommit: 10 * time.Millisecond}}, table, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
 
 	time.Sleep(20 * time.Millisecond)
 	if err := coord.Process.Kill(); err != nil {
@@ -433,11 +472,10 @@ func TestCoordinatorKillTakeover(t *testing.T) {
 	// The phases before the takeover proper are timed apart: attaching to
 	// the link waits for the dead coordinator's side to be freed, and
 	// opening the journal verifies every record of it.
-	seg, table, link, err := openShm(name, &shm.Options{Dir: shm.DefaultDir})
+	link, err := openLink(name, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer seg.Close()
 	defer link.Close()
 	attached := time.Now()
 	undecided := 0
@@ -457,9 +495,7 @@ func TestCoordinatorKillTakeover(t *testing.T) {
 	opened := time.Now()
 	var rerr error
 	start := time.Now()
-	k, err := Dial(Config{Log: NewJournalLog(j), Records: JournalRecords(j, &rerr), Idle: IdleYield,
-		Timeouts: Timeouts{Prepare: time.Second, PreCommit: 10 * time.Millisecond}},
-		table, Remote{Conn: LinkConn(link), Nodes: []NodeID{0, 1, 2}})
+	k, err := sb.TakeOver(NewJournalLog(j), JournalRecordsNewestFirst(j, &rerr), Remote{Conn: LinkConn(link), Nodes: []NodeID{0, 1, 2}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -469,7 +505,7 @@ func TestCoordinatorKillTakeover(t *testing.T) {
 	dialed := time.Since(start)
 	for s := range table.InFlight() {
 		if s.Decision == Undecided {
-			t.Errorf("tx %d still UNDECIDED after Dial", s.Tx)
+			t.Errorf("tx %d still UNDECIDED after the takeover", s.Tx)
 		}
 	}
 	recovered := 0
@@ -493,7 +529,7 @@ func TestCoordinatorKillTakeover(t *testing.T) {
 			t.Errorf("tx %d still UNDECIDED after takeover", s.Tx)
 		}
 	}
-	t.Logf("kill → link attached %v, journal opened (%d records) %v later; takeover start → every in-flight tx decided (Dial) %v, "+
+	t.Logf("kill → link attached %v, journal opened (%d records) %v later; takeover start → every in-flight tx decided (TakeOver) %v, "+
 		"all resolved (acked by every participant) %v; %d in flight at takeover, %d of them UNDECIDED",
 		attached.Sub(killed), j.NextSeq()-j.FirstSeq(), opened.Sub(attached), dialed, resolved, recovered, undecided)
 

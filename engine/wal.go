@@ -55,6 +55,28 @@ func JournalRecords(j *journal.Journal, err *error) iter.Seq[*Record] {
 	}
 }
 
+// JournalRecordsNewestFirst yields the journal's records newest first, in
+// chunks that are each read forward (the last 64 records, then the 128
+// before them, and so on). Coordinator.Start takes its log in any order
+// and stops once it has every commit record it needs, and those are the
+// newest, so a takeover then reads the journal's tail, not all of it.
+// Node.Recover needs log order: give it JournalRecords.
+func JournalRecordsNewestFirst(j *journal.Journal, err *error) iter.Seq[*Record] {
+	return func(yield func(*Record) bool) {
+		first, hi := j.FirstSeq(), j.NextSeq()
+		for n := uint64(64); hi > first; n *= 2 {
+			lo := first
+			if hi-first > n {
+				lo = hi - n
+			}
+			if _, ok := decodeRecords(j.Path(), j.Iterate(lo), hi-1, err, yield); !ok {
+				return
+			}
+			hi = lo
+		}
+	}
+}
+
 // JournalReader reads a coordinator's journal without being its writer:
 // from a restarted participant process (for Node.Recover) or an auditor,
 // while the coordinator runs and appends. It takes no lock, and never

@@ -174,7 +174,7 @@ func runCoordinator(sp *spec, ev *eventWriter) error {
 	var rerr error
 	cfg := sp.coreConfig(engine.NewJournalLog(j))
 	if sp.First > 0 {
-		cfg.Records = engine.JournalRecords(j, &rerr)
+		cfg.Records = engine.JournalRecordsNewestFirst(j, &rerr)
 	}
 	gate, err := newBreakerGate(sp.Market, table)
 	if err != nil {
