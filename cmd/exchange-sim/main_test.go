@@ -166,6 +166,10 @@ func TestFaults(t *testing.T) {
 			if tc.name != "shock" {
 				assert.Positive(t, injected)
 			}
+			if strings.Contains(strings.Join(tc.args, " "), "-kill coordinator") {
+				faults := rep["faults"].(map[string]any)
+				assert.Len(t, faults["takeover_ns"], 1, "the standby's takeover was not timed")
+			}
 		})
 	}
 }

@@ -129,6 +129,9 @@ type faultStats struct {
 	Injected  int    `json:"injected"`
 	Recovered int    `json:"recovered"`
 	Lost      uint64 `json:"lost_transactions"`
+	// Takeovers are the times from a killed coordinator's death to its
+	// standby driving the flow, every in-flight transaction decided.
+	Takeovers []int64 `json:"takeover_ns,omitempty"`
 }
 
 // report is the run's JSON report; its keys are a promise to scripts.
@@ -253,6 +256,9 @@ func (r *report) writeText(w io.Writer) {
 		fmt.Fprintf(w, "              %s\n", c)
 	}
 	fmt.Fprintf(w, "  faults      %d injected, %d recovered, %d transactions lost\n", r.Faults.Injected, r.Faults.Recovered, r.Faults.Lost)
+	for _, t := range r.Faults.Takeovers {
+		fmt.Fprintf(w, "              coordinator takeover: %s from the old one's death to the standby driving the flow\n", ns(t))
+	}
 	names := make([]string, 0, len(r.Audit))
 	for k := range r.Audit {
 		if k != "ok" {

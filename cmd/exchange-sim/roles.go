@@ -148,15 +148,41 @@ func syncPolicy(s string) journal.SyncPolicy {
 	return journal.SyncNone
 }
 
-// runCoordinator runs the coordinator process: it attaches to the decision
-// table and to each participant's link, takes over from a dead predecessor
-// if the journal has one, and drives its share of the order flow.
+// runCoordinator runs a coordinator process. The primary attaches to the
+// decision table and to each participant's link and drives the order flow.
+// A standby (sp.Standby) prepares itself while the primary runs
+// (engine.NewStandby), says it is ready, and waits for the supervisor's
+// "takeover N" after the primary's death: then it attaches, fences the old
+// epoch, finishes what was in flight, and drives the flow from command N.
 func runCoordinator(sp *spec, ev *eventWriter) error {
 	seg, table, err := sp.openTable()
 	if err != nil {
 		return fmt.Errorf("coordinator: %w", err)
 	}
 	defer seg.Close()
+	cfg := sp.coreConfig(nil)
+	gate, err := newBreakerGate(sp.Market, table)
+	if err != nil {
+		return err
+	}
+	gate.configure(&cfg)
+	sb, err := engine.NewStandby(cfg, table, len(venue.Roles))
+	if err != nil {
+		return err
+	}
+	in := bufio.NewScanner(os.Stdin)
+	first := sp.First
+	if sp.Standby {
+		if err := ev.send(event{Ev: "ready"}); err != nil {
+			return err
+		}
+		if !in.Scan() {
+			return nil // the run ended without needing this standby
+		}
+		if _, err := fmt.Sscanf(in.Text(), "takeover %d", &first); err != nil {
+			return fmt.Errorf("standby: %q from the supervisor: %w", in.Text(), err)
+		}
+	}
 	var remotes []engine.Remote
 	for _, r := range venue.Roles {
 		ep, err := sp.dial(r)
@@ -172,16 +198,7 @@ func runCoordinator(sp *spec, ev *eventWriter) error {
 	}
 	defer j.Close()
 	var rerr error
-	cfg := sp.coreConfig(engine.NewJournalLog(j))
-	if sp.First > 0 {
-		cfg.Records = engine.JournalRecordsNewestFirst(j, &rerr)
-	}
-	gate, err := newBreakerGate(sp.Market, table)
-	if err != nil {
-		return err
-	}
-	gate.configure(&cfg)
-	core, err := engine.Dial(cfg, table, remotes...)
+	core, err := sb.TakeOver(engine.NewJournalLog(j), engine.JournalRecordsNewestFirst(j, &rerr), remotes...)
 	if err != nil {
 		return err
 	}
@@ -190,11 +207,11 @@ func runCoordinator(sp *spec, ev *eventWriter) error {
 	}
 	defer core.Close()
 	flow := venue.NewFlow(sp.Market)
-	skipFlow(flow, sp.First, sp.Shocks)
-	h := procHooks{ev: ev, in: bufio.NewScanner(os.Stdin)}
-	d := newDriver(core, flow, h, sp.First, sp.End, sp.Batch, sp.Rate, sp.Idle)
+	skipFlow(flow, first, sp.Shocks)
+	h := procHooks{ev: ev, in: in}
+	d := newDriver(core, flow, h, first, sp.End, sp.Batch, sp.Rate, sp.Idle)
 	d.faults, d.shocks, d.gate = sp.Faults, sp.Shocks, gate
-	if err := ev.send(event{Ev: "ready"}); err != nil {
+	if err := ev.send(event{Ev: "running"}); err != nil {
 		return err
 	}
 	if err := d.run(); err != nil {

@@ -40,6 +40,7 @@ type spec struct {
 	Addrs        map[string]string `json:"addrs"`   // coordinator over tcp: each participant's address
 	Listen       string            `json:"listen"`  // participant over tcp: where to listen ("" for any port)
 	Recover      bool              `json:"recover"` // participant: rebuild from the journal first
+	Standby      bool              `json:"standby"` // coordinator: wait, prepared, to take over
 	Out          string            `json:"out"`     // participant: where its final report goes
 }
 

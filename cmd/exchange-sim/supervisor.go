@@ -32,7 +32,8 @@ type child struct {
 	ready   bool
 	expect  bool // its exit is expected: killed by a fault or told to stop
 	exited  bool
-	restart bool // a participant restarted after a kill
+	restart bool // a participant restarted after a kill, or a standby
+	running bool // a coordinator drives the flow
 	stderr  *lastLine
 }
 
@@ -86,7 +87,9 @@ type supervisor struct {
 	exe     string
 	table   *shm.Segment
 	links   []string
-	kids    map[string]*child
+	kids    map[string]*child // the live component of each role
+	all     []*child          // every child started, for the cleanup
+	standby *child            // the coordinator waiting to take over
 	coord   *child
 	events  chan childEvent
 	stats   map[int]*stats    // latest stats of each coordinator incarnation, by pid
@@ -127,10 +130,14 @@ func (s *supervisor) run(interrupt <-chan os.Signal) (*stats, []liveState, *engi
 			return nil, nil, nil, 0, err
 		}
 	}
-	cs := s.coordinatorSpec(0)
 	s.started = time.Now()
-	if s.coord, err = s.start("coordinator", cs, interrupt); err != nil {
+	if s.coord, err = s.start("coordinator", s.coordinatorSpec(0, false), interrupt); err != nil {
 		return nil, nil, nil, 0, err
+	}
+	if s.needStandby(0) {
+		if s.standby, err = s.start("coordinator", s.coordinatorSpec(0, true), interrupt); err != nil {
+			return nil, nil, nil, 0, err
+		}
 	}
 	if err := s.loop(interrupt); err != nil {
 		return nil, nil, nil, 0, err
@@ -149,11 +156,23 @@ func (s *supervisor) run(interrupt <-chan os.Signal) (*stats, []liveState, *engi
 	return total, lives, table, elapsed, nil
 }
 
-// coordinatorSpec is the spec of a coordinator that starts at command first.
-func (s *supervisor) coordinatorSpec(first uint64) spec {
+// coordinatorSpec is the spec of a coordinator that starts at command
+// first, or of a standby, which learns where to start when it takes over.
+func (s *supervisor) coordinatorSpec(first uint64, standby bool) spec {
 	sp := s.base
-	sp.First, sp.End, sp.Addrs = first, s.o.orders, s.addrs
+	sp.First, sp.End, sp.Addrs, sp.Standby = first, s.o.orders, s.addrs, standby
 	return sp
+}
+
+// needStandby reports whether a -kill of the coordinator at command from or
+// later is to come.
+func (s *supervisor) needStandby(from uint64) bool {
+	for _, f := range s.o.faults {
+		if f.Kind == "kill" && f.Role == "coordinator" && f.At >= from {
+			return true
+		}
+	}
+	return false
 }
 
 func (s *supervisor) participantSpec(r venue.Role, recover bool) spec {
@@ -189,7 +208,7 @@ func (s *supervisor) spawn(role string, sp spec) (*child, error) {
 	cmd.Stderr = tail
 	// A child must not outlive the supervisor, whatever kills it.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	c := &child{role: role, cmd: cmd, stderr: tail, restart: sp.Recover || role == "coordinator" && sp.First > 0}
+	c := &child{role: role, cmd: cmd, stderr: tail, restart: sp.Recover || sp.Standby}
 	if c.stdin, err = cmd.StdinPipe(); err != nil {
 		return nil, fmt.Errorf("start %s: %w", role, err)
 	}
@@ -200,7 +219,10 @@ func (s *supervisor) spawn(role string, sp spec) (*child, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s: %w", role, err)
 	}
-	s.kids[role] = c
+	s.all = append(s.all, c)
+	if !sp.Standby {
+		s.kids[role] = c
+	}
 	go func() {
 		sc := bufio.NewScanner(out)
 		sc.Buffer(make([]byte, 1<<20), 64<<20)
@@ -238,6 +260,14 @@ func (s *supervisor) loop(interrupt <-chan os.Signal) error {
 	if !s.coord.cmd.ProcessState.Success() {
 		return fmt.Errorf("coordinator ended with %v; its output is above", s.coord.cmd.ProcessState)
 	}
+	if sb := s.standby; sb != nil {
+		// Its stdin closed, an unneeded standby exits.
+		sb.expect = true
+		sb.stdin.Close()
+		if err := s.waitExit(sb); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
@@ -272,6 +302,11 @@ func (s *supervisor) handle(c *child, e event) error {
 		if e.Addr != "" && c.role != "coordinator" {
 			s.addrs[c.role] = e.Addr
 		}
+		if c.restart && c.role != "coordinator" {
+			s.faults.Recovered++
+		}
+	case "running":
+		c.ready, c.running = true, true
 		if c.restart {
 			s.faults.Recovered++
 		}
@@ -323,15 +358,7 @@ func (s *supervisor) inject(f fault) error {
 			return fmt.Errorf("kill %s: %w", f.Role, err)
 		}
 		if f.Role == "coordinator" {
-			if err := s.waitExit(target); err != nil {
-				return err
-			}
-			c, err := s.spawn("coordinator", s.coordinatorSpec(f.At+1))
-			if err != nil {
-				return err
-			}
-			s.coord = c
-			return s.waitReady(c, nil)
+			return s.takeOver(target, f.At+1)
 		}
 		if err := s.resume(); err != nil {
 			return err
@@ -347,6 +374,37 @@ func (s *supervisor) inject(f fault) error {
 		return err
 	}
 	return fmt.Errorf("unknown fault kind %q", f.Kind)
+}
+
+// takeOver hands the flow from the killed coordinator old to the standby,
+// from command first on, times the takeover, and prepares the next standby
+// if another coordinator kill is to come.
+func (s *supervisor) takeOver(old *child, first uint64) error {
+	sb := s.standby
+	if sb == nil || sb.exited {
+		return errors.New("kill coordinator: no standby coordinator to take over")
+	}
+	if err := s.waitExit(old); err != nil {
+		return err
+	}
+	dead := time.Now()
+	if _, err := fmt.Fprintf(sb.stdin, "takeover %d\n", first); err != nil {
+		return fmt.Errorf("kill coordinator: wake the standby: %w", err)
+	}
+	s.coord, s.kids["coordinator"], s.standby = sb, sb, nil
+	timeout := time.After(readyWait)
+	for !sb.running {
+		if err := s.step(nil, timeout); err != nil {
+			return fmt.Errorf("standby coordinator: %w", err)
+		}
+	}
+	s.faults.Takeovers = append(s.faults.Takeovers, time.Since(dead).Nanoseconds())
+	if !s.needStandby(first) {
+		return nil
+	}
+	var err error
+	s.standby, err = s.start("coordinator", s.coordinatorSpec(0, true), nil)
+	return err
 }
 
 // resume lets the paused coordinator go on.
@@ -407,12 +465,12 @@ func (s *supervisor) stopParticipants(interrupt <-chan os.Signal) ([]liveState, 
 
 // cleanup kills every child still running and removes the run's segments.
 func (s *supervisor) cleanup() {
-	for _, c := range s.kids {
+	for _, c := range s.all {
 		if !c.exited && c.cmd.Process != nil {
 			c.cmd.Process.Kill()
 		}
 	}
-	for _, c := range s.kids {
+	for _, c := range s.all {
 		for !c.exited {
 			if e := <-s.events; e.exit {
 				e.c.exited = true
