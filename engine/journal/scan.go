@@ -98,8 +98,11 @@ func scan(buf []byte, firstSeq uint64, durable int64) (scanResult, *CorruptError
 // aligned offset, whose sequence number could follow the damage: at least
 // minSeq, and no more than one per header's worth of bytes beyond it. The
 // sequence check runs before the CRC, so garbage rarely costs a checksum.
+// The search ends at the last non-zero byte: a record's header holds its
+// non-zero sequence number, so none starts in the zeros after it.
 func findVerified(buf []byte, off int64, minSeq uint64) (int64, uint64, bool) {
-	for o := off + recordAlign; o+recordHeaderSize <= int64(len(buf)); o += recordAlign {
+	end := lastNonZero(buf, off)
+	for o := off + recordAlign; o+recordHeaderSize <= int64(len(buf)) && o < end; o += recordAlign {
 		seq := binary.LittleEndian.Uint64(buf[o+8:])
 		if seq < minSeq || seq-minSeq > uint64(o-off)/recordHeaderSize {
 			continue
@@ -113,12 +116,15 @@ func findVerified(buf []byte, off int64, minSeq uint64) (int64, uint64, bool) {
 }
 
 // lastNonZero returns one past the index of the last non-zero byte of buf at
-// or after from, or from when there is none.
+// or after from, or from when there is none. It skips zeros a word at a
+// time: a journal's preallocated tail is megabytes of them.
 func lastNonZero(buf []byte, from int64) int64 {
-	for i := int64(len(buf)) - 1; i >= from; i-- {
-		if buf[i] != 0 {
-			return i + 1
-		}
+	i := int64(len(buf))
+	for i-8 >= from && binary.LittleEndian.Uint64(buf[i-8:i]) == 0 {
+		i -= 8
 	}
-	return from
+	for i > from && buf[i-1] == 0 {
+		i--
+	}
+	return i
 }
