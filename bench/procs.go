@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"time"
 )
 
 // simReport is the part of cmd/exchange-sim's -json report the bench
@@ -44,6 +45,11 @@ func RunProcs(ctx context.Context, sim string, c Config, rate float64, n int, hg
 		"-protocol", protocolName(c.Mode), "-idle", c.Idle.String(), "-batch", strconv.Itoa(c.Batch),
 		"-rate", strconv.FormatFloat(rate, 'f', -1, 64), "-orders", strconv.Itoa(n), "-hgrm", hgrm}
 	cmd := exec.CommandContext(ctx, sim, args...)
+	// Past its deadline the simulator is interrupted, not killed, so that it
+	// stops its children and removes its shared-memory segments; a SIGKILL
+	// follows only if it has not exited 5 s later.
+	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
+	cmd.WaitDelay = 5 * time.Second
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	if err := cmd.Run(); err != nil {
