@@ -3,7 +3,6 @@ package accel
 import (
 	"bufio"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -15,6 +14,7 @@ import (
 	"time"
 
 	"github.com/commitcore/commitcore/engine"
+	"github.com/commitcore/commitcore/internal/reexec"
 	"github.com/commitcore/commitcore/shm"
 	"github.com/stretchr/testify/require"
 )
@@ -164,34 +164,11 @@ func readOutcomes(t *testing.T, path string) []*recorder {
 // startTCPHost starts a "tcp-host" child and returns it with the address
 // it listens on.
 func startTCPHost(t *testing.T, dir, name, out string) (*exec.Cmd, string) {
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), envRole+"=tcp-host", envDir+"="+dir, envName+"="+name, envOut+"="+out)
-	cmd.Stderr = os.Stderr
-	stdout, err := cmd.StdoutPipe()
-	require.NoError(t, err)
-	require.NoError(t, cmd.Start())
-	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
-			cmd.Process.Kill()
-			cmd.Wait()
-		}
-	})
-	ready := make(chan string, 1)
-	go func() {
-		s := bufio.NewScanner(stdout)
-		s.Scan()
-		ready <- s.Text()
-		io.Copy(io.Discard, stdout)
-	}()
-	select {
-	case line := <-ready:
-		addr, ok := strings.CutPrefix(line, "ready ")
-		require.True(t, ok, "child said %q", line)
-		return cmd, addr
-	case <-time.After(60 * time.Second):
-		t.Fatal("child not ready after 60s")
-	}
-	return nil, ""
+	cmd, line, _ := reexec.Start(t, reexec.Spec{Args: []string{"-test.run=^$"}, Discard: true,
+		Env: []string{envRole + "=tcp-host", envDir + "=" + dir, envName + "=" + name, envOut + "=" + out}})
+	addr, ok := strings.CutPrefix(line, "ready ")
+	require.True(t, ok, "child said %q", line)
+	return cmd, addr
 }
 
 // TestTCPPeerKilled: a participant process killed with SIGKILL is seen not

@@ -20,6 +20,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/commitcore/commitcore/engine/journal"
+	"github.com/commitcore/commitcore/internal/reexec"
 	"github.com/commitcore/commitcore/shm"
 )
 
@@ -387,37 +388,7 @@ func drain(k *Core, outcomes map[TxID]byte, record func(*Result)) error {
 // first line of output.
 func startChild(tb testing.TB, role string, env ...string) *exec.Cmd {
 	tb.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), append(env, envRole+"="+role)...)
-	cmd.Stderr = os.Stderr
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() {
-		if cmd.ProcessState == nil {
-			cmd.Process.Kill()
-			cmd.Wait()
-		}
-	})
-	line := make(chan string, 1)
-	go func() {
-		s := bufio.NewScanner(out)
-		s.Scan()
-		line <- s.Text()
-		io.Copy(io.Discard, out)
-	}()
-	select {
-	case l := <-line:
-		if l == "" {
-			tb.Fatalf("%s child exited before it was ready", role)
-		}
-	case <-time.After(60 * time.Second):
-		tb.Fatalf("%s child not ready after 60s", role)
-	}
+	cmd, _, _ := reexec.Start(tb, reexec.Spec{Args: []string{"-test.run=^$"}, Env: append(env, envRole+"="+role), Discard: true})
 	return cmd
 }
 

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/commitcore/commitcore/internal/reexec"
 )
 
 // The test binary re-executes itself as the child process of the
@@ -55,30 +57,12 @@ func startChild(t testing.TB, role string, env ...string) *child {
 // startChildFiles is startChild passing files as descriptors 3, 4, ...
 func startChildFiles(t testing.TB, role string, files []*os.File, env ...string) *child {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^$", "-test.bench=^$")
-	cmd.ExtraFiles = files
-	cmd.Env = append(os.Environ(), append([]string{childRoleEnv + "=" + role}, env...)...)
-	cmd.Stderr = os.Stderr
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
+	cmd, line, out := reexec.Start(t, reexec.Spec{Args: []string{"-test.run=^$", "-test.bench=^$"}, Files: files,
+		Env: append([]string{childRoleEnv + "=" + role}, env...)})
+	if strings.TrimSpace(line) != "ready" {
+		t.Fatalf("child %s did not get ready: it said %q", role, line)
 	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	c := &child{cmd: cmd, out: bufio.NewScanner(stdout)}
-	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
-			cmd.Process.Kill()
-			cmd.Wait()
-		}
-	})
-	if !c.out.Scan() || strings.TrimSpace(c.out.Text()) != "ready" {
-		cmd.Process.Kill()
-		cmd.Wait()
-		t.Fatalf("child %s did not get ready: %q %v", role, c.out.Text(), c.out.Err())
-	}
-	return c
+	return &child{cmd: cmd, out: out}
 }
 
 // fmtReady tells the parent the child is ready.
