@@ -251,3 +251,15 @@ func TestExitAfterLastEvent(t *testing.T) {
 		assert.True(t, c.expect, "the child's done was not seen before its exit")
 	}
 }
+
+// TestKillCoordinatorBeforeStandbyReady is the regression test for soak
+// seed 21: a coordinator killed before its standby had finished starting
+// failed the run ("no standby coordinator to take over"). A takeover now
+// waits for the standby; here two kills come within the first commands,
+// each before the standby meant for it can be ready.
+func TestKillCoordinatorBeforeStandbyReady(t *testing.T) {
+	code, rep, out := simulateJSON(t, "-orders", orders(600), "-kill", "coordinator@1", "-kill", "coordinator@3")
+	require.Equal(t, exitOK, code, out)
+	requireAudit(t, rep)
+	assert.EqualValues(t, 2, num(t, rep, "faults", "recovered"))
+}

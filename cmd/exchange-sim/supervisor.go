@@ -134,8 +134,11 @@ func (s *supervisor) run(interrupt <-chan os.Signal) (*stats, []liveState, *engi
 	if s.coord, err = s.start("coordinator", s.coordinatorSpec(0, false), interrupt); err != nil {
 		return nil, nil, nil, 0, err
 	}
+	// The standby is made once the primary has started, so that its epoch
+	// is the primary's plus one; it prepares while the flow runs, and a
+	// takeover waits for it to be ready.
 	if s.needStandby(0) {
-		if s.standby, err = s.start("coordinator", s.coordinatorSpec(0, true), interrupt); err != nil {
+		if s.standby, err = s.spawn("coordinator", s.coordinatorSpec(0, true)); err != nil {
 			return nil, nil, nil, 0, err
 		}
 	}
@@ -388,6 +391,11 @@ func (s *supervisor) takeOver(old *child, first uint64) error {
 		return err
 	}
 	dead := time.Now()
+	if !sb.ready {
+		if err := s.waitReady(sb, nil); err != nil {
+			return err
+		}
+	}
 	if _, err := fmt.Fprintf(sb.stdin, "takeover %d\n", first); err != nil {
 		return fmt.Errorf("kill coordinator: wake the standby: %w", err)
 	}
@@ -403,7 +411,7 @@ func (s *supervisor) takeOver(old *child, first uint64) error {
 		return nil
 	}
 	var err error
-	s.standby, err = s.start("coordinator", s.coordinatorSpec(0, true), nil)
+	s.standby, err = s.spawn("coordinator", s.coordinatorSpec(0, true))
 	return err
 }
 
