@@ -263,3 +263,16 @@ func TestKillCoordinatorBeforeStandbyReady(t *testing.T) {
 	requireAudit(t, rep)
 	assert.EqualValues(t, 2, num(t, rep, "faults", "recovered"))
 }
+
+// TestFaultRightAfterParticipantKill is the regression test for soak seed
+// 10: a stall of a participant due while its killed predecessor was being
+// reaped hit the dead process ("stall settlement: no such process"). The
+// replacement now exists before the coordinator goes on, and the stall
+// waits for it to be ready.
+func TestFaultRightAfterParticipantKill(t *testing.T) {
+	code, rep, out := simulateJSON(t, "-orders", orders(600), "-batch", "32",
+		"-kill", "settlement@10", "-stall", "settlement@11:5ms", "-kill", "settlement@12")
+	require.Equal(t, exitOK, code, out)
+	requireAudit(t, rep)
+	assert.EqualValues(t, 3, num(t, rep, "faults", "recovered"))
+}

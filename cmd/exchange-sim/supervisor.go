@@ -363,9 +363,10 @@ func (s *supervisor) inject(f fault) error {
 		if f.Role == "coordinator" {
 			return s.takeOver(target, f.At+1)
 		}
-		if err := s.resume(); err != nil {
-			return err
-		}
+		// The replacement is started before the coordinator goes on, so
+		// that a later fault for the role finds it (and waits for it to
+		// be ready) rather than the dead process: the coordinator, still
+		// paused, sends no fault event meanwhile.
 		if err := s.waitExit(target); err != nil {
 			return err
 		}
@@ -373,8 +374,10 @@ func (s *supervisor) inject(f fault) error {
 		if err != nil {
 			return err
 		}
-		_, err = s.spawn(f.Role, s.participantSpec(r, true))
-		return err
+		if _, err := s.spawn(f.Role, s.participantSpec(r, true)); err != nil {
+			return err
+		}
+		return s.resume()
 	}
 	return fmt.Errorf("unknown fault kind %q", f.Kind)
 }
