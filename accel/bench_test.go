@@ -194,25 +194,9 @@ func BenchmarkTCPSocketPingPong(b *testing.B) {
 	var msg [pingSize]byte
 	h := pingpong.NewHistogram()
 	b.ReportAllocs()
-	for i := 0; b.Loop(); i++ {
-		msg[0] = byte(i)
-		var t0 time.Time
-		if i%pingpong.SampleEvery == 0 {
-			t0 = time.Now()
-		}
-		if _, err := c.Write(msg[:]); err != nil {
-			b.Fatal(err)
-		}
-		if _, err := io.ReadFull(c, msg[:]); err != nil {
-			b.Fatal(err)
-		}
-		if i%pingpong.SampleEvery == 0 {
-			h.RecordValue(int64(time.Since(t0)))
-		}
-		if msg[0] != byte(i) {
-			b.Fatalf("echo %d, want %d", msg[0], byte(i))
-		}
-	}
+	pingpong.Echo(b, h, msg[:],
+		func(p []byte) error { _, err := c.Write(p); return err },
+		func(p []byte) error { _, err := io.ReadFull(c, p); return err })
 	b.StopTimer()
 	pingpong.Report(b, h)
 	c.Close()

@@ -52,25 +52,9 @@ func benchUDS(b *testing.B, poll bool) {
 	defer runtime.UnlockOSThread()
 	b.ReportAllocs()
 	b.ResetTimer()
-	for i := 0; b.Loop(); i++ {
-		msg[0] = byte(i)
-		var t0 time.Time
-		if i%pingpong.SampleEvery == 0 {
-			t0 = time.Now()
-		}
-		if err := writeFull(mine, msg[:]); err != nil {
-			b.Fatal(err)
-		}
-		if err := readFull(mine, msg[:]); err != nil {
-			b.Fatal(err)
-		}
-		if i%pingpong.SampleEvery == 0 {
-			h.RecordValue(int64(time.Since(t0)))
-		}
-		if msg[0] != byte(i) {
-			b.Fatalf("echo %d, want %d", msg[0], byte(i))
-		}
-	}
+	pingpong.Echo(b, h, msg[:],
+		func(p []byte) error { return writeFull(mine, p) },
+		func(p []byte) error { return readFull(mine, p) })
 	b.StopTimer()
 	pingpong.Report(b, h)
 	unix.Shutdown(mine, unix.SHUT_WR)

@@ -45,8 +45,18 @@ func appendN(t testing.TB, j *Journal, first, n int) []Record {
 // readAll iterates from seq from and copies every record.
 func readAll(t testing.TB, j *Journal, from uint64) []Record {
 	t.Helper()
+	return collect(t, j.Iterate(from))
+}
+
+// collect copies every record an iterator (a Journal's or a Reader's)
+// yields, and fails t on its error.
+func collect(t testing.TB, it interface {
+	Next() bool
+	Record() Record
+	Err() error
+}) []Record {
+	t.Helper()
 	var recs []Record
-	it := j.Iterate(from)
 	for it.Next() {
 		r := it.Record()
 		r.Payload = bytes.Clone(r.Payload)

@@ -12,15 +12,7 @@ import (
 // readerAll iterates r from seq from and copies every record.
 func readerAll(t testing.TB, r *Reader, from uint64) []Record {
 	t.Helper()
-	var recs []Record
-	it := r.Iterate(from)
-	for it.Next() {
-		rec := it.Record()
-		rec.Payload = bytes.Clone(rec.Payload)
-		recs = append(recs, rec)
-	}
-	noErr(t, it.Err())
-	return recs
+	return collect(t, r.Iterate(from))
 }
 
 // TestReaderFollowsWriter reads a journal while its writer holds it open

@@ -96,3 +96,30 @@ func Report(b *testing.B, h *hdrhistogram.Histogram) {
 	}
 	b.ReportMetric(float64(h.Max()), "max-ns")
 }
+
+// Echo is the loop of a ping-pong over a byte stream (a socket) to a peer
+// that echoes: b.Loop round trips of msg, each written whole with write
+// and read back whole with read, every SampleEvery-th one timed into h.
+// The first byte numbers the round trip, and an echo carrying another
+// number fails b.
+func Echo(b *testing.B, h *hdrhistogram.Histogram, msg []byte, write, read func([]byte) error) {
+	for i := 0; b.Loop(); i++ {
+		msg[0] = byte(i)
+		var t0 time.Time
+		if i%SampleEvery == 0 {
+			t0 = time.Now()
+		}
+		if err := write(msg); err != nil {
+			b.Fatal(err)
+		}
+		if err := read(msg); err != nil {
+			b.Fatal(err)
+		}
+		if i%SampleEvery == 0 {
+			h.RecordValue(int64(time.Since(t0)))
+		}
+		if msg[0] != byte(i) {
+			b.Fatalf("echo %d, want %d", msg[0], byte(i))
+		}
+	}
+}
