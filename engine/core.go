@@ -118,6 +118,7 @@ type Core struct {
 	// again, so that a client outrunning its participants is held back
 	// instead of having each new PREPARE dropped and timed out.
 	congested bool
+	maxQueued int // see maxQueued
 	err       error
 	closed    bool
 
@@ -312,6 +313,7 @@ func (s *Standby) TakeOver(log Log, records iter.Seq[*Record], remotes ...Remote
 			return nil, fmt.Errorf("engine: take over: node ids must be 0…%d; %d is missing", n-1, id)
 		}
 	}
+	k.maxQueued = maxQueued(k.conns)
 	if s.cfg.Idle == IdlePark && len(k.conns) == 1 {
 		k.idle = NewIdleStrategy(IdlePark, k.conns[0].Bell)
 	} else {
@@ -476,7 +478,7 @@ func (k *Core) propose(cmd *Command, wait bool) (TxID, error) {
 		if k.pending.len()+len(k.co.ready.Results)+k.co.InFlight() >= k.pending.cap() {
 			return 0, errPollBehind
 		}
-		if len(k.co.ready.Msgs) >= k.burst() || k.congested && !k.roomy() {
+		if len(k.co.ready.Msgs) >= k.maxQueued || k.congested && !k.roomy() {
 			if !wait {
 				return 0, errRingsFull
 			}
@@ -588,12 +590,12 @@ func (k *Core) send(c *Conn, m *Msg) error {
 	return nil
 }
 
-// burst is how many messages may wait to be flushed: those half the
-// smallest ring holds, so that a burst of Sends between two Polls is held
-// back by ErrBusy rather than dropped at the flush.
-func (k *Core) burst() int {
+// maxQueued is how many messages may wait to be flushed to conns: those
+// half the smallest ring holds, so that a burst of Sends between two Polls
+// is held back by ErrBusy rather than dropped at the flush.
+func maxQueued(conns []*Conn) int {
 	n := int(^uint(0) >> 1)
-	for _, c := range k.conns {
+	for _, c := range conns {
 		n = min(n, c.Tx.Capacity()/(2*(ringbuf.HeaderSize+PrepareMsgSize+sumSize)))
 	}
 	return n
