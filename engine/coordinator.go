@@ -174,6 +174,10 @@ type Coordinator struct {
 	rec       Record
 	admit     Command // the Gate's copy of the command being proposed
 	counters  Counters
+	// Start's scratch space for the table's in-flight slots and the
+	// COMMIT-decided ones it looks up in the log: nil until reserve.
+	found []Slot
+	need  map[TxID]*ctx
 }
 
 // NewCoordinator validates cfg and returns a coordinator. Call Start before
@@ -220,6 +224,26 @@ func NewCoordinator(cfg CoordinatorConfig) (*Coordinator, error) {
 	return c, nil
 }
 
+// reserve makes room, ahead of Start, for a takeover of a full table: Start
+// queues one decision message per in-flight transaction, and the acks can
+// finish that many at once. The pages are touched here, so that a standby
+// pays for them while the primary runs, not while the market waits.
+func (c *Coordinator) reserve() {
+	n := c.table.Len()
+	c.ready.Msgs = make([]Msg, n+cap(c.ready.Msgs))
+	for i := range c.ready.Msgs {
+		c.ready.Msgs[i].Tx = 0
+	}
+	c.ready.Msgs = c.ready.Msgs[:0]
+	c.ready.Results = make([]Result, n)
+	for i := range c.ready.Results {
+		c.ready.Results[i].Tx = 0
+	}
+	c.ready.Results = c.ready.Results[:0]
+	c.found = make([]Slot, 0, n)
+	c.need = make(map[TxID]*ctx, n)
+}
+
 // Epoch returns the coordinator's epoch.
 func (c *Coordinator) Epoch() Epoch { return c.cfg.Epoch }
 
@@ -264,8 +288,10 @@ func (c *Coordinator) Start(now int64, log iter.Seq[*Record]) error {
 	if prev != 0 {
 		c.counters.Takeovers++
 	}
-	var pending []Slot
-	need := map[TxID]*ctx{}
+	pending, need := c.found[:0], c.need
+	if need == nil {
+		need = map[TxID]*ctx{}
+	}
 	for s := range c.table.InFlight() {
 		if s.Err != nil {
 			return fmt.Errorf("coordinator start: %w", s.Err)
@@ -321,6 +347,7 @@ func (c *Coordinator) Start(now int64, log iter.Seq[*Record]) error {
 		}
 		c.sendAbort(x, s.Reason, now)
 	}
+	c.found, c.need = nil, nil
 	c.started = true
 	return nil
 }

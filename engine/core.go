@@ -262,6 +262,7 @@ func NewStandby(cfg Config, table *DecisionTable, participants int) (*Standby, e
 		return nil, fmt.Errorf("engine: standby: %w", err)
 	}
 	k.co = co
+	co.reserve()
 	k.pending = newResultQueue(2 * table.Len()) // recovered results plus a full table in flight
 	k.read = k.onRecord
 	for i := range co.win {
