@@ -46,10 +46,16 @@ func echo(ep Endpoint, stop <-chan struct{}) error {
 }
 
 // BenchmarkFabricShmPingPong is a 64-byte round trip through a ShmFabric
-// pair to an echoing goroutine; BenchmarkFabricTCPPingPong is the same
-// over a TCPFabric pair on loopback. Run them together: the TCP figure is
-// meant as a ratio to this one.
+// pair to an echoing goroutine; BenchmarkFabricUnixPingPong and
+// BenchmarkFabricTCPPingPong are the same over a UnixFabric pair and a
+// TCPFabric pair on loopback. Run them together: the unix and TCP figures
+// are meant as ratios to this one.
 func BenchmarkFabricShmPingPong(b *testing.B) { benchPingPong(b, shmCase(1<<16)) }
+
+// BenchmarkFabricUnixPingPong: see BenchmarkFabricShmPingPong.
+func BenchmarkFabricUnixPingPong(b *testing.B) {
+	benchPingPong(b, unixCase(TCPOptions{RingCapacity: 1 << 16}))
+}
 
 // BenchmarkFabricTCPPingPong: see BenchmarkFabricShmPingPong.
 func BenchmarkFabricTCPPingPong(b *testing.B) {
@@ -105,12 +111,18 @@ func benchPingPong(b *testing.B, fc fabricCase) {
 
 // BenchmarkCommit3PCShmFabric is one closed-loop 3PC trade (engine.Core's
 // Submit) to a host of three participants served by Serve over a
-// ShmFabric pair in this process; BenchmarkCommit3PCTCP is the same over
-// a TCPFabric pair on loopback. Run them together and quote the TCP figure
-// as a ratio to this one. Participants do nothing (engine.NopParticipant),
+// ShmFabric pair in this process; BenchmarkCommit3PCUnix and
+// BenchmarkCommit3PCTCP are the same over a UnixFabric pair and a
+// TCPFabric pair on loopback. Run them together and quote the unix and
+// TCP figures as ratios to this one. Participants do nothing (engine.NopParticipant),
 // so the figures are the protocol and the fabric. Everything parks when
 // idle (the default), as it must on a shared two-core machine.
 func BenchmarkCommit3PCShmFabric(b *testing.B) { benchCommit(b, shmCase(engine.DefaultRingCapacity)) }
+
+// BenchmarkCommit3PCUnix: see BenchmarkCommit3PCShmFabric.
+func BenchmarkCommit3PCUnix(b *testing.B) {
+	benchCommit(b, unixCase(TCPOptions{RingCapacity: engine.DefaultRingCapacity}))
+}
 
 // BenchmarkCommit3PCTCP: see BenchmarkCommit3PCShmFabric.
 func BenchmarkCommit3PCTCP(b *testing.B) {

@@ -22,26 +22,37 @@ var (
 	// retransmitted), exactly as it treats a message dropped at a full ring.
 	ErrLost = errors.New("accel: records lost in a connection drop")
 	// ErrPeerBusy means the passive end already serves another peer that
-	// is alive (TCPFabric; ShmFabric's Dial fails with shm.ErrSlotBusy in
-	// the same case).
+	// is alive (TCPFabric, UnixFabric; ShmFabric's Dial fails with
+	// shm.ErrSlotBusy in the same case).
 	ErrPeerBusy = errors.New("accel: the passive end serves another live peer")
 	// ErrProtocol means the peer sent bytes that no correct endpoint sends
 	// (a foreign service, a corrupt stream, a sequence gap or repeat); the
 	// connection is dropped.
 	ErrProtocol = errors.New("accel: fabric protocol violation")
+	// ErrBadAddr means a fabric address cannot be used: a unix socket path
+	// that is empty, abstract or too long, in a directory other users may
+	// write, or taken by something other than a stale socket of this user.
+	ErrBadAddr = errors.New("accel: unusable fabric address")
+	// ErrAddrInUse means another endpoint listens at the address
+	// (UnixFabric; TCPFabric's Listen fails with the system's EADDRINUSE).
+	ErrAddrInUse = errors.New("accel: another endpoint listens at the address")
+	// ErrForeignPeer means the process at the other end of a unix socket
+	// runs as another user; the connection is refused.
+	ErrForeignPeer = errors.New("accel: peer runs as another user")
 )
 
 // Fabric connects a coordinator to participant hosts the way RDMA does:
 // each side writes records straight into the ring the other side reads
 // (a one-sided write), and learns from a completion when they have
 // landed. The passive side (the participant host) Listens, the active side
-// (the coordinator) Dials. ShmFabric and TCPFabric are the software
-// implementations; an RDMA implementation would register the rings as
-// memory regions and post writes to a queue pair, and nothing above the
-// Endpoint would change.
+// (the coordinator) Dials. ShmFabric, UnixFabric and TCPFabric are the
+// software implementations; an RDMA implementation would register the
+// rings as memory regions and post writes to a queue pair, and nothing
+// above the Endpoint would change.
 type Fabric interface {
-	// Listen makes the passive end at addr (a link name, a host:port) and
-	// returns at once; the peer may attach, leave and attach again.
+	// Listen makes the passive end at addr (a link name, a socket path, a
+	// host:port) and returns at once; the peer may attach, leave and
+	// attach again.
 	Listen(addr string) (Endpoint, error)
 	// Dial attaches to the passive end at addr. It returns once attached,
 	// or with an error if it cannot attach.
@@ -87,8 +98,8 @@ type Endpoint interface {
 	// returns an error only when the endpoint is closed or broken; a dead
 	// peer is for Alive to report, not an error.
 	Idle(work int) error
-	// Addr returns the address the peer dials: the link name, or the
-	// host:port actually listened on.
+	// Addr returns the address the peer dials: the link name, the socket
+	// path, or the host:port actually listened on.
 	Addr() string
 	// Close detaches from the peer (which sees it as not alive) and
 	// releases the endpoint. The Conn must not be used afterwards.

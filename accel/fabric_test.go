@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"runtime"
 	"strconv"
 	"sync"
@@ -51,10 +52,22 @@ func tcpCase(o TCPOptions) fabricCase {
 	}}
 }
 
+func unixCase(o TCPOptions) fabricCase {
+	return fabricCase{"unix", func(tb testing.TB) (Endpoint, Endpoint) {
+		f := &UnixFabric{Options: o}
+		p, err := f.Listen(filepath.Join(tb.TempDir(), "fabric.sock"))
+		require.NoError(tb, err)
+		a, err := f.Dial(p.Addr())
+		require.NoError(tb, err)
+		tb.Cleanup(func() { a.Close(); p.Close() })
+		return p, a
+	}}
+}
+
 // fabricCases are the software fabrics the conformance suite runs
 // against, with rings of ring bytes.
 func fabricCases(ring int) []fabricCase {
-	return []fabricCase{shmCase(ring), tcpCase(TCPOptions{RingCapacity: ring})}
+	return []fabricCase{shmCase(ring), unixCase(TCPOptions{RingCapacity: ring}), tcpCase(TCPOptions{RingCapacity: ring})}
 }
 
 // recordOf returns the type and payload of the i-th test record: its

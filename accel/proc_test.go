@@ -21,9 +21,11 @@ import (
 
 // The cross-process test re-executes the test binary as a child whose role
 // the environment names: "tcp-host" creates the decision table in shared
-// memory, listens on TCP and serves three recorder nodes over it.
+// memory, listens on TCP (or on a unix socket in envDir, if envNet says
+// "unix") and serves three recorder nodes over it.
 const (
 	envRole   = "COMMITCORE_ACCEL_CHILD"
+	envNet    = "COMMITCORE_ACCEL_NET"
 	envDir    = "COMMITCORE_ACCEL_DIR"
 	envName   = "COMMITCORE_ACCEL_NAME"
 	envOut    = "COMMITCORE_ACCEL_OUT"
@@ -63,7 +65,12 @@ func childTCPHost() error {
 	if err != nil {
 		return err
 	}
-	ep, err := (&TCPFabric{}).Listen("127.0.0.1:0")
+	var fab Fabric = &TCPFabric{}
+	addr := "127.0.0.1:0"
+	if os.Getenv(envNet) == "unix" {
+		fab, addr = &UnixFabric{}, hostSocket(os.Getenv(envDir))
+	}
+	ep, err := fab.Listen(addr)
 	if err != nil {
 		return err
 	}
@@ -161,11 +168,14 @@ func readOutcomes(t *testing.T, path string) []*recorder {
 	return recs
 }
 
-// startTCPHost starts a "tcp-host" child and returns it with the address
-// it listens on.
-func startTCPHost(t *testing.T, dir, name, out string) (*exec.Cmd, string) {
+// hostSocket is the socket path of a "tcp-host" child over a unix socket.
+func hostSocket(dir string) string { return filepath.Join(dir, "host.sock") }
+
+// startTCPHost starts a "tcp-host" child over network ("tcp" or "unix")
+// and returns it with the address it listens on.
+func startTCPHost(t *testing.T, network, dir, name, out string) (*exec.Cmd, string) {
 	cmd, line, _ := reexec.Start(t, reexec.Spec{Args: []string{"-test.run=^$"}, Discard: true,
-		Env: []string{envRole + "=tcp-host", envDir + "=" + dir, envName + "=" + name, envOut + "=" + out}})
+		Env: []string{envRole + "=tcp-host", envNet + "=" + network, envDir + "=" + dir, envName + "=" + name, envOut + "=" + out}})
 	addr, ok := strings.CutPrefix(line, "ready ")
 	require.True(t, ok, "child said %q", line)
 	return cmd, addr
@@ -177,7 +187,7 @@ func startTCPHost(t *testing.T, dir, name, out string) (*exec.Cmd, string) {
 func TestTCPPeerKilled(t *testing.T) {
 	dir := t.TempDir()
 	name := "acceltest-" + strconv.Itoa(os.Getpid()) + "-" + strconv.FormatInt(time.Now().UnixNano(), 36)
-	cmd, addr := startTCPHost(t, dir, name, filepath.Join(dir, "outcomes"))
+	cmd, addr := startTCPHost(t, "tcp", dir, name, filepath.Join(dir, "outcomes"))
 	ep, err := (&TCPFabric{}).Dial(addr)
 	require.NoError(t, err)
 	defer ep.Close()
@@ -199,7 +209,7 @@ func TestTCPChildProcessHost(t *testing.T) {
 	dir := t.TempDir()
 	name := "acceltest-" + strconv.Itoa(os.Getpid()) + "-" + strconv.FormatInt(time.Now().UnixNano(), 36)
 	out := filepath.Join(dir, "outcomes")
-	cmd, addr := startTCPHost(t, dir, name, out)
+	cmd, addr := startTCPHost(t, "tcp", dir, name, out)
 
 	seg, err := shm.Open(name+"-table", &shm.Options{Dir: dir})
 	require.NoError(t, err)

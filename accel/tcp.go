@@ -46,7 +46,7 @@ type TCPOptions struct {
 	Redial time.Duration
 }
 
-func (o TCPOptions) withDefaults() (TCPOptions, error) {
+func (o TCPOptions) withDefaults(network string) (TCPOptions, error) {
 	def := func(d *time.Duration, v time.Duration) {
 		if *d <= 0 {
 			*d = v
@@ -65,10 +65,10 @@ func (o TCPOptions) withDefaults() (TCPOptions, error) {
 	def(&o.Redial, 50*time.Millisecond)
 	c := o.RingCapacity
 	if c < ringbuf.MinCapacity || c > ringbuf.MaxCapacity || c&(c-1) != 0 {
-		return o, fmt.Errorf("tcp fabric: ring capacity %d: want a power of two in [%d, %d]", c, ringbuf.MinCapacity, ringbuf.MaxCapacity)
+		return o, fmt.Errorf("%s fabric: ring capacity %d: want a power of two in [%d, %d]", network, c, ringbuf.MinCapacity, ringbuf.MaxCapacity)
 	}
 	if o.MaxRecord < 1 || o.MaxRecord > ringbuf.MaxPayload(c) || o.MaxRecord > maxFrameLen {
-		return o, fmt.Errorf("tcp fabric: max record %d: want 1 to %d for rings of %d bytes", o.MaxRecord, min(ringbuf.MaxPayload(c), maxFrameLen), c)
+		return o, fmt.Errorf("%s fabric: max record %d: want 1 to %d for rings of %d bytes", network, o.MaxRecord, min(ringbuf.MaxPayload(c), maxFrameLen), c)
 	}
 	return o, nil
 }
@@ -100,6 +100,8 @@ func (o TCPOptions) withDefaults() (TCPOptions, error) {
 // Alive false. The active side redials until Close; the passive side
 // accepts the peer's new connection in place of the old.
 //
+// UnixFabric runs this protocol over unix-domain sockets.
+//
 // Records in flight when a connection drops are lost, not retransmitted:
 // the protocol already survives lost messages (a full ring drops them
 // too), and a retransmission buffer would cost a copy of every record.
@@ -117,7 +119,7 @@ type TCPFabric struct {
 // fails with ErrPeerBusy. There is no authentication: listen on loopback
 // or a private network.
 func (f *TCPFabric) Listen(addr string) (Endpoint, error) {
-	e, err := newTCPEndpoint(f.Options)
+	e, err := newStreamEndpoint("tcp", f.Options)
 	if err != nil {
 		return nil, err
 	}
@@ -125,11 +127,7 @@ func (f *TCPFabric) Listen(addr string) (Endpoint, error) {
 	if err != nil {
 		return nil, fmt.Errorf("tcp fabric: listen %s: %w", addr, err)
 	}
-	e.ln, e.addr = ln, ln.Addr().String()
-	accepted := make(chan net.Conn)
-	e.wg.Add(2)
-	go e.accept(accepted)
-	go e.manage(accepted, nil)
+	e.serve(ln, ln.Addr().String())
 	return e, nil
 }
 
@@ -140,15 +138,31 @@ func (f *TCPFabric) Listen(addr string) (Endpoint, error) {
 // ErrPeerBusy if the passive end serves another live peer until the
 // timeout.
 func (f *TCPFabric) Dial(addr string) (Endpoint, error) {
-	e, err := newTCPEndpoint(f.Options)
+	e, err := newStreamEndpoint("tcp", f.Options)
 	if err != nil {
 		return nil, err
 	}
+	return e.dialFirst(addr)
+}
+
+// serve starts the passive endpoint's goroutines on ln, whose address the
+// peer dials.
+func (e *streamEndpoint) serve(ln net.Listener, addr string) {
+	e.ln, e.addr = ln, addr
+	accepted := make(chan net.Conn)
+	e.wg.Add(2)
+	go e.accept(accepted)
+	go e.manage(accepted, nil)
+}
+
+// dialFirst is Dial for every network: it connects to addr, retrying for
+// Options.DialTimeout, and starts the active endpoint's session manager.
+func (e *streamEndpoint) dialFirst(addr string) (Endpoint, error) {
 	e.addr = addr
 	deadline := time.Now().Add(e.opts.DialTimeout)
 	pause := time.Millisecond
 	for {
-		c, err := net.DialTimeout("tcp", addr, time.Until(deadline))
+		c, err := e.dial(time.Until(deadline))
 		if err == nil {
 			var s *session
 			if s, err = e.openActive(c); err == nil {
@@ -156,16 +170,38 @@ func (f *TCPFabric) Dial(addr string) (Endpoint, error) {
 				go e.manage(nil, s)
 				return e, nil
 			}
-			if errors.Is(err, ErrProtocol) {
-				return nil, fmt.Errorf("tcp fabric: dial %s: %w", addr, err)
-			}
+		}
+		if errors.Is(err, ErrProtocol) || errors.Is(err, ErrForeignPeer) {
+			return nil, fmt.Errorf("%s fabric: dial %s: %w", e.network, addr, err)
 		}
 		if time.Now().Add(pause).After(deadline) {
-			return nil, fmt.Errorf("tcp fabric: dial %s: %w", addr, err)
+			return nil, fmt.Errorf("%s fabric: dial %s: %w", e.network, addr, err)
 		}
 		time.Sleep(pause)
 		pause = min(2*pause, e.opts.Redial)
 	}
+}
+
+// dial makes one connection to the passive end and checks the peer.
+func (e *streamEndpoint) dial(timeout time.Duration) (net.Conn, error) {
+	c, err := net.DialTimeout(e.network, e.addr, timeout)
+	if err != nil {
+		return nil, err
+	}
+	if err := e.checkPeer(c); err != nil {
+		c.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
+// checkPeer admits a connection's peer: anyone over TCP (which has no
+// credentials to check), only a process of this user over a unix socket.
+func (e *streamEndpoint) checkPeer(c net.Conn) error {
+	if e.network != "unix" {
+		return nil
+	}
+	return checkUnixPeer(c)
 }
 
 // Frame layout and kinds.
@@ -189,15 +225,18 @@ var epoch = time.Now()
 
 func nanotime() int64 { return int64(time.Since(epoch)) }
 
-type tcpEndpoint struct {
-	opts   TCPOptions
-	addr   string
-	ln     net.Listener
-	conn   *engine.Conn
-	tx, rx *ringbuf.SPSC
-	txBell *ringbuf.Doorbell // the sender parks here; Tx rings it
-	idle   ringbuf.SpinPark  // Idle's, on conn.Bell
-	inc    uint64            // this endpoint's incarnation
+// streamEndpoint is an endpoint of TCPFabric or UnixFabric: the same
+// protocol over a stream socket of network "tcp" or "unix".
+type streamEndpoint struct {
+	opts    TCPOptions
+	network string
+	addr    string
+	ln      net.Listener
+	conn    *engine.Conn
+	tx, rx  *ringbuf.SPSC
+	txBell  *ringbuf.Doorbell // the sender parks here; Tx rings it
+	idle    ringbuf.SpinPark  // Idle's, on conn.Bell
+	inc     uint64            // this endpoint's incarnation
 
 	done   chan struct{} // closed by Close
 	closed atomic.Bool
@@ -231,25 +270,26 @@ type tcpEndpoint struct {
 	br   *bufio.Reader
 }
 
-func newTCPEndpoint(o TCPOptions) (*tcpEndpoint, error) {
-	o, err := o.withDefaults()
+func newStreamEndpoint(network string, o TCPOptions) (*streamEndpoint, error) {
+	o, err := o.withDefaults(network)
 	if err != nil {
 		return nil, err
 	}
 	conn, err := newHeapConn(o.RingCapacity)
 	if err != nil {
-		return nil, fmt.Errorf("tcp fabric: %w", err)
+		return nil, fmt.Errorf("%s fabric: %w", network, err)
 	}
-	e := &tcpEndpoint{
-		opts:   o,
-		conn:   conn.Conn,
-		tx:     conn.Tx,
-		rx:     conn.Rx,
-		txBell: conn.txBell,
-		inc:    rand.Uint64() | 1,
-		done:   make(chan struct{}),
-		wbuf:   make([]byte, 0, writeBatch+frameHeader+o.MaxRecord),
-		br:     bufio.NewReaderSize(nil, max(64<<10, frameHeader+o.MaxRecord)),
+	e := &streamEndpoint{
+		opts:    o,
+		network: network,
+		conn:    conn.Conn,
+		tx:      conn.Tx,
+		rx:      conn.Rx,
+		txBell:  conn.txBell,
+		inc:     rand.Uint64() | 1,
+		done:    make(chan struct{}),
+		wbuf:    make([]byte, 0, writeBatch+frameHeader+o.MaxRecord),
+		br:      bufio.NewReaderSize(nil, max(64<<10, frameHeader+o.MaxRecord)),
 	}
 	e.conn.Alive = e.alive
 	e.conn.Beat = e.beat
@@ -290,13 +330,13 @@ func newHeapConn(capacity int) (heapConn, error) {
 	return heapConn{Conn: &engine.Conn{Tx: tx, Rx: rx, Bell: rxBell}, txBell: txBell}, nil
 }
 
-func (e *tcpEndpoint) Conn() *engine.Conn { return e.conn }
+func (e *streamEndpoint) Conn() *engine.Conn { return e.conn }
 
-func (e *tcpEndpoint) Addr() string { return e.addr }
+func (e *streamEndpoint) Addr() string { return e.addr }
 
 // alive is the failure detector: connected, and the peer heard from (or
 // our receiver stalled on our own full Rx) within StaleAfter.
-func (e *tcpEndpoint) alive() bool {
+func (e *streamEndpoint) alive() bool {
 	return e.connected.Load() && nanotime()-e.lastRecv.Load() < int64(e.opts.StaleAfter)
 }
 
@@ -311,10 +351,10 @@ type Stats struct {
 	Drops uint64
 }
 
-// TCPStats returns the totals of an endpoint made by a TCPFabric, and false
-// for any other endpoint.
+// TCPStats returns the totals of an endpoint made by a TCPFabric or a
+// UnixFabric (the same protocol), and false for any other endpoint.
 func TCPStats(ep Endpoint) (Stats, bool) {
-	e, ok := ep.(*tcpEndpoint)
+	e, ok := ep.(*streamEndpoint)
 	if !ok {
 		return Stats{}, false
 	}
@@ -322,11 +362,11 @@ func TCPStats(ep Endpoint) (Stats, bool) {
 }
 
 // beat records that the endpoint's owner lives; the next heartbeat says so.
-func (e *tcpEndpoint) beat() { e.beats.Add(1) }
+func (e *streamEndpoint) beat() { e.beats.Add(1) }
 
-func (e *tcpEndpoint) Idle(work int) error {
+func (e *streamEndpoint) Idle(work int) error {
 	if e.closed.Load() {
-		return fmt.Errorf("tcp fabric: idle %s: %w", e.addr, ErrClosed)
+		return fmt.Errorf("%s fabric: idle %s: %w", e.network, e.addr, ErrClosed)
 	}
 	if e.idleCalls++; e.idleCalls&7 == 0 { // a locked add per call would slow the spin
 		e.beat()
@@ -335,9 +375,9 @@ func (e *tcpEndpoint) Idle(work int) error {
 	return nil
 }
 
-func (e *tcpEndpoint) Flush(timeout time.Duration) error {
+func (e *streamEndpoint) Flush(timeout time.Duration) error {
 	if e.closed.Load() {
-		return fmt.Errorf("tcp fabric: flush %s: %w", e.addr, ErrClosed)
+		return fmt.Errorf("%s fabric: flush %s: %w", e.network, e.addr, ErrClosed)
 	}
 	deadline := nanotime() + int64(timeout)
 	var b backoff
@@ -354,7 +394,7 @@ func (e *tcpEndpoint) Flush(timeout time.Duration) error {
 	e.txBell.Ring()
 	for e.acked.Load() < target {
 		if e.lostUpTo.Load() >= target {
-			return fmt.Errorf("tcp fabric: flush %s: records up to %d: %w", e.addr, target, ErrLost)
+			return fmt.Errorf("%s fabric: flush %s: records up to %d: %w", e.network, e.addr, target, ErrLost)
 		}
 		if err := e.flushWait(&b, deadline); err != nil {
 			return err
@@ -363,12 +403,12 @@ func (e *tcpEndpoint) Flush(timeout time.Duration) error {
 	return nil
 }
 
-func (e *tcpEndpoint) flushWait(b *backoff, deadline int64) error {
+func (e *streamEndpoint) flushWait(b *backoff, deadline int64) error {
 	if e.closed.Load() {
-		return fmt.Errorf("tcp fabric: flush %s: %w", e.addr, ErrClosed)
+		return fmt.Errorf("%s fabric: flush %s: %w", e.network, e.addr, ErrClosed)
 	}
 	if nanotime() > deadline {
-		return fmt.Errorf("tcp fabric: flush %s: %d records sent, %d acknowledged: %w", e.addr, e.taken.Load(), e.acked.Load(), ErrTimeout)
+		return fmt.Errorf("%s fabric: flush %s: %d records sent, %d acknowledged: %w", e.network, e.addr, e.taken.Load(), e.acked.Load(), ErrTimeout)
 	}
 	b.wait()
 	return nil
@@ -389,7 +429,7 @@ func (b *backoff) wait() {
 	}
 }
 
-func (e *tcpEndpoint) Close() error {
+func (e *streamEndpoint) Close() error {
 	if e.closed.Swap(true) {
 		return nil
 	}
@@ -407,15 +447,15 @@ func (e *tcpEndpoint) Close() error {
 	e.wg.Wait()
 	e.idle.Reset()
 	if err != nil {
-		return fmt.Errorf("tcp fabric: close %s: %w", e.addr, err)
+		return fmt.Errorf("%s fabric: close %s: %w", e.network, e.addr, err)
 	}
 	return nil
 }
 
 // reset drops the current connection with a TCP reset (the peer may see
-// the end of the stream first), as a crash or a network fault would: for
-// fault tests.
-func (e *tcpEndpoint) reset() {
+// the end of the stream first; a unix socket has no reset, its peer sees
+// the end), as a crash or a network fault would: for fault tests.
+func (e *streamEndpoint) reset() {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if s := e.cur; s != nil && !s.dead.Swap(true) {
@@ -426,7 +466,7 @@ func (e *tcpEndpoint) reset() {
 }
 
 // accept hands the listener's connections to manage until Close.
-func (e *tcpEndpoint) accept(out chan<- net.Conn) {
+func (e *streamEndpoint) accept(out chan<- net.Conn) {
 	defer e.wg.Done()
 	for {
 		c, err := e.ln.Accept()
@@ -435,6 +475,10 @@ func (e *tcpEndpoint) accept(out chan<- net.Conn) {
 				return
 			}
 			time.Sleep(time.Millisecond) // out of descriptors, say: retry
+			continue
+		}
+		if e.checkPeer(c) != nil {
+			c.Close()
 			continue
 		}
 		select {
@@ -449,7 +493,7 @@ func (e *tcpEndpoint) accept(out chan<- net.Conn) {
 // manage runs one session at a time until Close: the passive side starts
 // one per accepted connection (a new one replaces the current), the
 // active side (accepted nil) redials whenever it has none.
-func (e *tcpEndpoint) manage(accepted <-chan net.Conn, s *session) {
+func (e *streamEndpoint) manage(accepted <-chan net.Conn, s *session) {
 	defer e.wg.Done()
 	defer func() {
 		if s != nil {
@@ -466,7 +510,7 @@ func (e *tcpEndpoint) manage(accepted <-chan net.Conn, s *session) {
 			case <-time.After(pause):
 			}
 			pause = min(2*pause, e.opts.Redial)
-			if c, err := net.DialTimeout("tcp", e.addr, e.opts.Redial); err == nil {
+			if c, err := e.dial(e.opts.Redial); err == nil {
 				if s, _ = e.openActive(c); s != nil {
 					pause = time.Millisecond
 				}
@@ -499,7 +543,7 @@ func (e *tcpEndpoint) manage(accepted <-chan net.Conn, s *session) {
 // thread its goroutine back doubled the round trip in
 // BenchmarkFabricTCPPingPong.
 type session struct {
-	e     *tcpEndpoint
+	e     *streamEndpoint
 	f     *os.File // owns fd
 	fd    int
 	dead  atomic.Bool
@@ -552,11 +596,11 @@ func writeAll(fd int, b []byte) error {
 // blockingSocket returns a duplicate of c's socket in blocking mode with a
 // send timeout; the caller closes c.
 func blockingSocket(c net.Conn, sendTimeout time.Duration) (*os.File, int, error) {
-	tc, ok := c.(*net.TCPConn)
+	sc, ok := c.(interface{ File() (*os.File, error) })
 	if !ok {
-		return nil, 0, fmt.Errorf("%T is not a TCP connection", c)
+		return nil, 0, fmt.Errorf("%T is not a socket connection", c)
 	}
-	f, err := tc.File()
+	f, err := sc.File()
 	if err != nil {
 		return nil, 0, err
 	}
@@ -571,7 +615,7 @@ func blockingSocket(c net.Conn, sendTimeout time.Duration) (*os.File, int, error
 
 // openActive exchanges hellos on c as the active side and starts a
 // session, or closes c and returns the error.
-func (e *tcpEndpoint) openActive(c net.Conn) (*session, error) {
+func (e *streamEndpoint) openActive(c net.Conn) (*session, error) {
 	c.SetDeadline(time.Now().Add(e.opts.DialTimeout))
 	err := e.sendHello(c, false)
 	var h hello
@@ -583,7 +627,7 @@ func (e *tcpEndpoint) openActive(c net.Conn) (*session, error) {
 	}
 	if err != nil {
 		c.Close()
-		return nil, fmt.Errorf("tcp fabric: %s: %w", e.addr, err)
+		return nil, fmt.Errorf("%s fabric: %s: %w", e.network, e.addr, err)
 	}
 	return e.start(c)
 }
@@ -594,7 +638,7 @@ func (e *tcpEndpoint) openActive(c net.Conn) (*session, error) {
 // hello, as a shared-memory link refuses a second opener; otherwise the
 // connection replaces the current session. It returns the session running
 // afterwards.
-func (e *tcpEndpoint) acceptPeer(c net.Conn, cur *session) *session {
+func (e *streamEndpoint) acceptPeer(c net.Conn, cur *session) *session {
 	c.SetDeadline(time.Now().Add(e.opts.DialTimeout))
 	h, err := readHello(c)
 	if err != nil {
@@ -623,12 +667,12 @@ func (e *tcpEndpoint) acceptPeer(c net.Conn, cur *session) *session {
 
 // start runs a session's pumps over c once the hellos are exchanged, or
 // closes c and returns the error.
-func (e *tcpEndpoint) start(c net.Conn) (*session, error) {
+func (e *streamEndpoint) start(c net.Conn) (*session, error) {
 	c.SetDeadline(time.Time{})
 	f, fd, err := blockingSocket(c, e.opts.WriteTimeout)
 	c.Close()
 	if err != nil {
-		return nil, fmt.Errorf("tcp fabric: %s: %w", e.addr, err)
+		return nil, fmt.Errorf("%s fabric: %s: %w", e.network, e.addr, err)
 	}
 	s := &session{e: e, f: f, fd: fd, ended: make(chan struct{})}
 	e.mu.Lock()
@@ -672,7 +716,7 @@ type hello struct {
 	busy    bool   // a passive end refusing: it serves another live peer
 }
 
-func (e *tcpEndpoint) sendHello(c net.Conn, busy bool) error {
+func (e *streamEndpoint) sendHello(c net.Conn, busy bool) error {
 	var out [frameHeader + helloLen]byte
 	var flags uint8
 	if busy {
@@ -720,7 +764,7 @@ func readHello(c net.Conn) (hello, error) {
 // reconcile resumes the sequence numbers after the peer's hello: the
 // peer's records we missed in the last drop are skipped (the peer counts
 // them lost), ours it missed are counted lost.
-func (e *tcpEndpoint) reconcile(h hello) error {
+func (e *streamEndpoint) reconcile(h hello) error {
 	// Our records: what the peer holds, if it is the peer that got them.
 	taken := e.taken.Load()
 	placed := e.acked.Load()
@@ -764,7 +808,7 @@ func getHeader(b []byte) (n int, typ uint16, kind, flags uint8, seq, ack uint64)
 // heartbeat when the line has been quiet and an acknowledgement when the
 // peer asked for one. It parks on the Tx doorbell when there is nothing
 // to send.
-func (e *tcpEndpoint) send(s *session) {
+func (e *streamEndpoint) send(s *session) {
 	park := ringbuf.SpinPark{Bell: e.txBell, ParkTimeout: e.opts.Heartbeat / 2}
 	defer park.Reset()
 	lastSend, beatSent := nanotime(), e.beats.Load()
@@ -821,7 +865,7 @@ func (e *tcpEndpoint) send(s *session) {
 // data records to Rx (one commit per burst read from the socket), tracks
 // the peer's acknowledgements and liveness, and answers a request for a
 // prompt acknowledgement.
-func (e *tcpEndpoint) receive(s *session) {
+func (e *streamEndpoint) receive(s *session) {
 	br := e.br
 	br.Reset(fdReader(s.fd))
 	defer br.Reset(nil)
@@ -895,7 +939,7 @@ func (e *tcpEndpoint) receive(s *session) {
 // claim reserves room in Rx for an n-byte record, committing what is
 // pending and waiting while the local reader has not made room: our own
 // stall, so the peer counts as heard from meanwhile.
-func (e *tcpEndpoint) claim(s *session, typ uint16, n int, commit func()) ([]byte, error) {
+func (e *streamEndpoint) claim(s *session, typ uint16, n int, commit func()) ([]byte, error) {
 	var b backoff
 	for {
 		p, err := e.rx.Claim(typ, n)

@@ -14,14 +14,21 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-func tcpOf(ep Endpoint) *tcpEndpoint { return ep.(*tcpEndpoint) }
+func tcpOf(ep Endpoint) *streamEndpoint { return ep.(*streamEndpoint) }
 
 // TestTCPResetNoDuplication streams records while both ends' connections
 // are reset again and again: every record arrives at most once and in
 // order, and every record is either delivered or counted lost, so loss is
-// never silent and duplication never happens.
+// never silent and duplication never happens. It runs over TCP and over
+// unix sockets, which have no reset: there the peer sees the stream end.
 func TestTCPResetNoDuplication(t *testing.T) {
-	p, a := tcpCase(TCPOptions{RingCapacity: testRing}).pair(t)
+	for _, fc := range []fabricCase{tcpCase(TCPOptions{RingCapacity: testRing}), unixCase(TCPOptions{RingCapacity: testRing})} {
+		t.Run(fc.name, func(t *testing.T) { testResetNoDuplication(t, fc) })
+	}
+}
+
+func testResetNoDuplication(t *testing.T, fc fabricCase) {
+	p, a := fc.pair(t)
 	const n = 30000
 	var (
 		received, next uint64
