@@ -17,10 +17,11 @@
 //     completions (Endpoint.Flush), the shape of RDMA. ShmFabric writes
 //     straight into a shared-memory link on the same host; TCPFabric
 //     carries the same records over TCP between hosts, with framing,
-//     sequence numbers, a heartbeat and reconnection. Either yields an
+//     sequence numbers, a heartbeat and reconnection; UnixFabric runs
+//     that protocol over a unix-domain socket on one host. Each yields an
 //     *engine.Conn, so engine.Dial (the coordinator) and Serve with an
 //     engine.Host (a participant process) run the protocol unchanged over
-//     both, and a dropped connection is a suspected failure that the
+//     all three, and a dropped connection is a suspected failure that the
 //     protocol's termination rules handle.
 //
 // Across hosts the decision table still has to be shared: the TCP fabric
