@@ -32,6 +32,10 @@ const (
 	// TCPFabric runs them behind an accel.TCPFabric connection over
 	// loopback: the socket baseline.
 	TCPFabric
+	// UnixFabric runs them behind an accel.UnixFabric connection: the same
+	// protocol as TCPFabric over a unix-domain socket in the scratch
+	// directory.
+	UnixFabric
 	// Procs runs coordinator, matching, risk and settlement as four
 	// processes over shared memory (cmd/exchange-sim -mode procs).
 	Procs
@@ -46,6 +50,8 @@ func (d Deployment) String() string {
 		return "shm-fabric"
 	case TCPFabric:
 		return "tcp-fabric"
+	case UnixFabric:
+		return "unix-fabric"
 	case Procs:
 		return "procs"
 	}
@@ -106,7 +112,7 @@ func (r *rig) close() error {
 
 // newRig builds configuration c with the venue's three participants and
 // a journal (no flush: the page cache keeps it across a process crash)
-// in dir.
+// in dir, where a UnixFabric rig also puts its socket.
 func newRig(c Config, market venue.Config, dir string, seq int) (*rig, error) {
 	parts, err := venue.NewAll(market)
 	if err != nil {
@@ -138,6 +144,8 @@ func newRig(c Config, market venue.Config, dir string, seq int) (*rig, error) {
 		err = r.fabric(&accel.ShmFabric{Options: opts}, fmt.Sprintf("bench-%d-%d", os.Getpid(), seq), cfg, parts)
 	case TCPFabric:
 		err = r.fabric(&accel.TCPFabric{}, "127.0.0.1:0", cfg, parts)
+	case UnixFabric:
+		err = r.fabric(&accel.UnixFabric{}, filepath.Join(dir, fmt.Sprintf("fabric-%d.sock", seq)), cfg, parts)
 	default:
 		err = fmt.Errorf("bench: %s is not an in-process deployment", c.Deploy)
 	}

@@ -87,6 +87,7 @@ func Comparison() []Config {
 		with(func(c *Config) { c.Idle = engine.IdleSpin }),
 		with(func(c *Config) { c.Mode, c.Idle = engine.TwoPhase, engine.IdleSpin }),
 		with(func(c *Config) { c.Deploy = ShmFabric }),
+		with(func(c *Config) { c.Deploy = UnixFabric }),
 		with(func(c *Config) { c.Deploy = TCPFabric }),
 		with(func(c *Config) { c.Deploy = Procs }),
 		with(func(c *Config) { c.Deploy, c.Mode = Procs, engine.TwoPhase }),
@@ -496,7 +497,7 @@ func (rep *Report) write(w io.Writer, load0 string, elapsed time.Duration) error
 	if err := WriteTable(&b, rep.Compare); err != nil {
 		return err
 	}
-	b.WriteString("\nNot measured: a unix-socket fabric row; accel offers shared memory and TCP fabrics only.\n")
+	b.WriteString("\nThe fabric rows differ only in what carries the messages between the coordinator and the participants' goroutine: a shared-memory link (accel.ShmFabric), a unix-domain socket (accel.UnixFabric), TCP over loopback (accel.TCPFabric).\n")
 	if p.Sim == "" {
 		b.WriteString("Not measured: the processes rows (no exchange-sim binary given).\n")
 	}
