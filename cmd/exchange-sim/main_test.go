@@ -126,15 +126,21 @@ func TestProcs(t *testing.T) {
 	assert.Positive(t, num(t, rep, "latency_ns", "p50"))
 }
 
-// TestTCPFabric runs the processes over loopback TCP instead of shared
-// memory, through a participant kill and a coordinator takeover.
-func TestTCPFabric(t *testing.T) {
-	code, rep, out := simulateJSON(t, "-fabric", "tcp", "-orders", orders(1500), "-batch", "4",
-		"-kill", at("settlement", 400, ""), "-kill", at("coordinator", 900, ""))
-	require.Equal(t, exitOK, code, out)
-	requireAudit(t, rep)
-	assert.Equal(t, "tcp", rep["fabric"])
-	assert.EqualValues(t, 2, num(t, rep, "faults", "recovered"))
+// TestSocketFabric runs the processes over loopback TCP and over unix
+// sockets instead of shared memory, each through a participant kill (over
+// unix, the restarted participant replaces its predecessor's stale socket)
+// and a coordinator takeover.
+func TestSocketFabric(t *testing.T) {
+	for _, fabric := range []string{"tcp", "unix"} {
+		t.Run(fabric, func(t *testing.T) {
+			code, rep, out := simulateJSON(t, "-fabric", fabric, "-orders", orders(1500), "-batch", "4",
+				"-kill", at("settlement", 400, ""), "-kill", at("coordinator", 900, ""))
+			require.Equal(t, exitOK, code, out)
+			requireAudit(t, rep)
+			assert.Equal(t, fabric, rep["fabric"])
+			assert.EqualValues(t, 2, num(t, rep, "faults", "recovered"))
+		})
+	}
 }
 
 // TestFaults runs a short version of each fault the issue names; every
@@ -196,8 +202,9 @@ func TestBadInput(t *testing.T) {
 		{[]string{"-kill", "matching@10", "-mode", "threads"}, "-mode procs"},
 		{[]string{"-kill", "matching@10", "-stall", "risk@10:1ms"}, "two faults at command 10"},
 		{[]string{"-symbols", "0"}, "symbols"},
-		{[]string{"-fabric", "rdma"}, "want shm or tcp"},
+		{[]string{"-fabric", "rdma"}, "want shm, unix or tcp"},
 		{[]string{"-fabric", "tcp", "-mode", "threads"}, "-mode procs"},
+		{[]string{"-fabric", "unix", "-mode", "threads"}, "-mode procs"},
 		{[]string{"-role", "broker"}, ""},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {

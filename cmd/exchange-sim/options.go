@@ -99,7 +99,7 @@ func parseOptions(args []string, stderr io.Writer) (o options, help bool, err er
 	protocol := fs.String("protocol", "3pc", "commit protocol: 3pc or 2pc")
 	idle := fs.String("idle", defaultIdle().String(), "how idle components wait: spin, yield or park; the default follows the core count")
 	fs.StringVar(&o.mode, "mode", "procs", "procs: coordinator, matching, risk and settlement as separate processes over shm; threads: one process, heap rings")
-	fs.StringVar(&o.fabric, "fabric", "shm", "how the coordinator reaches the participants in procs mode: shm (shared-memory rings) or tcp (loopback, the path to other hosts)")
+	fs.StringVar(&o.fabric, "fabric", "shm", "how the coordinator reaches the participants in procs mode: shm (shared-memory rings), unix (unix-domain sockets in the journal directory) or tcp (loopback, the path to other hosts)")
 	fs.IntVar(&o.batch, "batch", 8, "commands in flight at once, closed loop (1: one at a time)")
 	fs.StringVar(&o.dir, "dir", "/dev/shm", "directory for the shared-memory segments")
 	fs.StringVar(&o.journal, "journal", "", "directory for the coordinator's journal (default: a temporary directory removed at exit)")
@@ -144,11 +144,11 @@ func parseOptions(args []string, stderr io.Writer) (o options, help bool, err er
 	if o.mode != "procs" && o.mode != "threads" {
 		return o, false, fmt.Errorf("-mode %q: want procs or threads", o.mode)
 	}
-	if o.fabric != "shm" && o.fabric != "tcp" {
-		return o, false, fmt.Errorf("-fabric %q: want shm or tcp", o.fabric)
+	if o.fabric != "shm" && o.fabric != "unix" && o.fabric != "tcp" {
+		return o, false, fmt.Errorf("-fabric %q: want shm, unix or tcp", o.fabric)
 	}
-	if o.fabric == "tcp" && o.mode != "procs" {
-		return o, false, errors.New("-fabric tcp connects processes: use it with -mode procs")
+	if o.fabric != "shm" && o.mode != "procs" {
+		return o, false, fmt.Errorf("-fabric %s connects processes: use it with -mode procs", o.fabric)
 	}
 	switch o.sync {
 	case "none", "batch", "interval":

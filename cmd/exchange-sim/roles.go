@@ -271,8 +271,12 @@ func (sp *spec) openTable() (*shm.Segment, *engine.DecisionTable, error) {
 
 // listen makes participant r's end of its link to the coordinator: a
 // shared-memory link it creates (or, restarted, takes back from its dead
-// predecessor), or a TCP endpoint the coordinator dials.
+// predecessor), or a TCP or unix-socket endpoint the coordinator dials (a
+// restarted participant's Listen replaces its dead predecessor's socket).
 func (sp *spec) listen(r venue.Role) (accel.Endpoint, error) {
+	if sp.Fabric == "unix" {
+		return sp.unix().Listen(sp.socketPath(r))
+	}
 	if sp.Fabric == "tcp" {
 		addr := sp.Listen
 		if addr == "" {
@@ -288,6 +292,9 @@ func (sp *spec) listen(r venue.Role) (accel.Endpoint, error) {
 
 // dial makes the coordinator's end of its link to participant r.
 func (sp *spec) dial(r venue.Role) (accel.Endpoint, error) {
+	if sp.Fabric == "unix" {
+		return sp.unix().Dial(sp.socketPath(r))
+	}
 	if sp.Fabric == "tcp" {
 		return sp.tcp().Dial(sp.Addrs[r.String()])
 	}

@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"runtime"
 	"sync"
 	"time"
 
+	"github.com/commitcore/commitcore/accel"
 	"github.com/commitcore/commitcore/engine"
 	"github.com/commitcore/commitcore/internal/venue"
 	"github.com/commitcore/commitcore/shm"
@@ -36,7 +38,7 @@ type spec struct {
 	Timeouts     timeouts          `json:"timeouts"`
 	RingCapacity int               `json:"ring_capacity"`
 	Slots        int               `json:"slots"`
-	Fabric       string            `json:"fabric"`  // "shm" or "tcp"
+	Fabric       string            `json:"fabric"`  // "shm", "unix" or "tcp"
 	Addrs        map[string]string `json:"addrs"`   // coordinator over tcp: each participant's address
 	Listen       string            `json:"listen"`  // participant over tcp: where to listen ("" for any port)
 	Recover      bool              `json:"recover"` // participant: rebuild from the journal first
@@ -84,6 +86,16 @@ func (sp *spec) shmOptions() *shm.Options {
 
 func (sp *spec) tableName() string            { return sp.Name + "-table" }
 func (sp *spec) linkName(r venue.Role) string { return sp.Name + "-" + r.String() }
+
+// socketPath is participant r's socket over the unix fabric: in the
+// journal's directory, private to the run.
+func (sp *spec) socketPath(r venue.Role) string {
+	return filepath.Join(filepath.Dir(sp.Journal), r.String()+".sock")
+}
+
+func (sp *spec) unix() *accel.UnixFabric {
+	return &accel.UnixFabric{Options: accel.TCPOptions{RingCapacity: sp.RingCapacity}}
+}
 
 func (sp *spec) nodeConfig(r venue.Role, p engine.Participant, table *engine.DecisionTable) engine.NodeConfig {
 	return engine.NodeConfig{
