@@ -156,11 +156,13 @@ func removeStale(path string) error {
 		return fmt.Errorf("%w: socket %s is owned by uid %d, this process runs as uid %d", ErrBadAddr, path, st.Uid, os.Geteuid())
 	}
 	c, err := net.DialTimeout("unix", path, time.Second)
-	if err == nil {
+	switch {
+	case err == nil:
 		c.Close()
 		return fmt.Errorf("%w: a process listens on %s", ErrAddrInUse, path)
-	}
-	if !errors.Is(err, unix.ECONNREFUSED) {
+	case errors.Is(err, unix.ENOENT):
+		return nil // gone meanwhile
+	case !errors.Is(err, unix.ECONNREFUSED):
 		return fmt.Errorf("%w: %s: probing for a listener: %w", ErrAddrInUse, path, err)
 	}
 	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
