@@ -26,10 +26,12 @@ var (
 )
 
 // halt is the halt state of one scope. A halt ends by itself at resumesAt;
-// active notices that lazily, on the caller's clock.
+// active notices that lazily, on the caller's clock. cause says why it
+// started, so that a successor restoring it (State) can tell.
 type halt struct {
 	on        bool
 	resumesAt int64
+	cause     Cause
 }
 
 func (h *halt) active(now int64) bool {
@@ -213,7 +215,7 @@ func (b *Breaker) checkLevel(tx engine.TxID, s *symbol, p int64, now int64) *Rep
 	}
 	b.tripped = lvl + 1
 	l := b.levels[lvl]
-	b.market = halt{on: true, resumesAt: resumeAt(now, l.Halt)}
+	b.market = halt{on: true, resumesAt: resumeAt(now, l.Halt), cause: CauseLevel}
 	r := &Report{
 		Scope: MarketScope(), Cause: CauseLevel,
 		TriggeredAt: now, ResumesAt: b.market.resumesAt, Halt: l.Halt,
@@ -225,7 +227,7 @@ func (b *Breaker) checkLevel(tx engine.TxID, s *symbol, p int64, now int64) *Rep
 // tripBand halts symbol sym because tx would trade it at price p.
 func (b *Breaker) tripBand(tx engine.TxID, sym uint32, p int64, now int64) *Report {
 	s := &b.syms[sym]
-	s.halt = halt{on: true, resumesAt: resumeAt(now, s.band.Halt)}
+	s.halt = halt{on: true, resumesAt: resumeAt(now, s.band.Halt), cause: CauseBand}
 	r := &Report{
 		Scope: SymbolScope(sym), Cause: CauseBand,
 		TriggeredAt: now, ResumesAt: s.halt.resumesAt, Halt: s.band.Halt,
@@ -351,7 +353,7 @@ func (b *Breaker) Halt(scope Scope, now int64, d time.Duration) (*Report, error)
 	if h.active(now) {
 		return nil, fmt.Errorf("halt %s: %w until %d", scope, ErrAlreadyHalted, h.resumesAt)
 	}
-	*h = halt{on: true, resumesAt: resumeAt(now, d)}
+	*h = halt{on: true, resumesAt: resumeAt(now, d), cause: CauseOperator}
 	r := &Report{Scope: scope, Cause: CauseOperator, TriggeredAt: now, ResumesAt: h.resumesAt, Halt: d}
 	return b.settle(r, false), nil
 }
