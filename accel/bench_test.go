@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"path/filepath"
 	"runtime"
 	"testing"
 	"time"
@@ -177,8 +178,16 @@ func benchCommit(b *testing.B, fc fabricCase) {
 // the same 64-byte round trip over a bare loopback TCP connection to an
 // echoing goroutine, through Go's network poller, with no rings, pumps or
 // framing.
-func BenchmarkTCPSocketPingPong(b *testing.B) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+func BenchmarkTCPSocketPingPong(b *testing.B) { benchSocketPingPong(b, "tcp", "127.0.0.1:0") }
+
+// BenchmarkUnixSocketPingPong is the floor under
+// BenchmarkFabricUnixPingPong, as BenchmarkTCPSocketPingPong is over TCP.
+func BenchmarkUnixSocketPingPong(b *testing.B) {
+	benchSocketPingPong(b, "unix", filepath.Join(b.TempDir(), "floor.sock"))
+}
+
+func benchSocketPingPong(b *testing.B, network, addr string) {
+	ln, err := net.Listen(network, addr)
 	require.NoError(b, err)
 	defer ln.Close()
 	done := make(chan error, 1)
@@ -201,7 +210,7 @@ func BenchmarkTCPSocketPingPong(b *testing.B) {
 			}
 		}
 	}()
-	c, err := net.Dial("tcp", ln.Addr().String())
+	c, err := net.Dial(network, ln.Addr().String())
 	require.NoError(b, err)
 	var msg [pingSize]byte
 	h := pingpong.NewHistogram()
