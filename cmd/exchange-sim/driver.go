@@ -115,6 +115,10 @@ func (d *driver) run() error {
 				if _, err := d.core.Poll(onResult); err != nil {
 					return err
 				}
+				if d.gate != nil {
+					// A killed coordinator's trips count too.
+					d.stats.Breaker = d.gate.summary()
+				}
 				if err := d.hooks.fault(d.faults[0], d.stats); err != nil {
 					return err
 				}

@@ -94,7 +94,7 @@ func simulate(o *options, stdout io.Writer) (int, error) {
 	}
 	base := spec{
 		Name: runName(), Dir: o.dir, Fabric: o.fabric, Journal: jpath, Market: o.market, Protocol: o.protocol, Idle: o.idle,
-		Batch: o.batch, Rate: o.rate, Sync: o.sync, Faults: o.faults, Shocks: o.shocks,
+		Batch: o.batch, Rate: o.rate, Sync: o.sync, Faults: o.faults, Shocks: o.shocks, Halt: o.halt,
 		Timeouts: defaultTimeouts(o), RingCapacity: engine.DefaultRingCapacity, Slots: engine.DefaultSlots,
 	}
 	interrupt := make(chan os.Signal, 1)

@@ -34,6 +34,7 @@ type options struct {
 
 	faults []fault
 	shocks []shock
+	halt   time.Duration
 
 	json  bool
 	hgrm  string
@@ -72,8 +73,8 @@ var flagGroups = []struct {
 		"exchange-sim -mode threads -protocol 2pc -batch 16 -idle spin"},
 	{"Load", []string{"orders", "symbols", "accounts", "seed", "rate"},
 		"exchange-sim -orders 500000 -symbols 4 -accounts 2000 -seed 7 -rate 50000"},
-	{"Faults and market events", []string{"kill", "stall", "shock"},
-		"exchange-sim -kill coordinator@20000 -kill matching@50000 -stall risk@70000:5ms -shock SYM1@30000:25"},
+	{"Faults and market events", []string{"kill", "stall", "shock", "halt"},
+		"exchange-sim -kill coordinator@20000 -kill matching@50000 -stall risk@70000:5ms -shock SYM1@30000:25 -halt 50ms"},
 	{"Output", []string{"json", "hgrm", "progress"},
 		"exchange-sim -json -hgrm latency.hgrm"},
 	{"Maintenance", []string{"clean"},
@@ -114,6 +115,7 @@ func parseOptions(args []string, stderr io.Writer) (o options, help bool, err er
 	var kills, stalls, shocks listFlag
 	fs.Var(&kills, "kill", "ROLE@N: SIGKILL coordinator, matching, risk or settlement when command N is in flight (repeatable)")
 	fs.Var(&stalls, "stall", "ROLE@N:DUR: SIGSTOP a component at command N, SIGCONT after DUR (repeatable)")
+	fs.DurationVar(&o.halt, "halt", defaultHalt, "how long a price-band trip halts a symbol; the market-wide levels halt 2, 3 and 4 times as long")
 	fs.Var(&shocks, "shock", "SYMBOL@N:PCT: move SYMBOL's price by PCT percent at command N, tripping the circuit breaker (repeatable)")
 	fs.BoolVar(&o.json, "json", false, "print one JSON object instead of the text summary")
 	fs.StringVar(&o.hgrm, "hgrm", "", "write the end-to-end latency distribution to this file in HdrHistogram's percentile format")
@@ -164,6 +166,9 @@ func parseOptions(args []string, stderr io.Writer) (o options, help bool, err er
 	o.orders = *orders
 	if o.rate < 0 || o.rate > 1e8 {
 		return o, false, fmt.Errorf("-rate %v: want 0 (closed loop) up to 1e8 commands per second", o.rate)
+	}
+	if o.halt <= 0 || o.halt > time.Hour {
+		return o, false, fmt.Errorf("-halt %v: want a duration from 1ns to 1h", o.halt)
 	}
 	if o.prepare < 0 || o.precommit < 0 {
 		return o, false, errors.New("-prepare-timeout and -precommit-timeout must not be negative")

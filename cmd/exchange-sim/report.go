@@ -36,11 +36,14 @@ type stats struct {
 	Hists                           [4][]byte               `json:"hists"`
 }
 
-// breakerStats sum up the circuit breaker's trip reports.
+// breakerStats sum up the circuit breaker's trip reports. Restored counts
+// the halts a standby coordinator found in force and carried on when it
+// took over.
 type breakerStats struct {
 	Trips     int      `json:"trips"`
 	Aborted   int      `json:"aborted"`
 	Completed int      `json:"completed"`
+	Restored  int      `json:"restored"`
 	Causes    []string `json:"causes,omitempty"`
 }
 
@@ -102,6 +105,7 @@ func (s *stats) merge(o *stats) error {
 	s.Breaker.Trips += o.Breaker.Trips
 	s.Breaker.Aborted += o.Breaker.Aborted
 	s.Breaker.Completed += o.Breaker.Completed
+	s.Breaker.Restored += o.Breaker.Restored
 	s.Breaker.Causes = append(s.Breaker.Causes, o.Breaker.Causes...)
 	for i, h := range s.hists() {
 		if o.Hists[i] == nil {
@@ -251,7 +255,11 @@ func (r *report) writeText(w io.Writer) {
 	}{{"prepare", r.Phase.Prepare}, {"pre-commit", r.Phase.PreCommit}, {"commit", r.Phase.Commit}} {
 		fmt.Fprintf(w, "  %-11s %9s %9s\n", p.name, ns(p.v.P50), ns(p.v.P99))
 	}
-	fmt.Fprintf(w, "\n  breaker     %d trips, %d in-flight aborted, %d completed\n", r.Breaker.Trips, r.Breaker.Aborted, r.Breaker.Completed)
+	fmt.Fprintf(w, "\n  breaker     %d trips, %d in-flight aborted, %d completed", r.Breaker.Trips, r.Breaker.Aborted, r.Breaker.Completed)
+	if r.Breaker.Restored > 0 {
+		fmt.Fprintf(w, ", %d halts carried across a takeover", r.Breaker.Restored)
+	}
+	fmt.Fprintln(w)
 	for _, c := range r.Breaker.Causes {
 		fmt.Fprintf(w, "              %s\n", c)
 	}

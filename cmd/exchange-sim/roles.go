@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/commitcore/commitcore/accel"
+	"github.com/commitcore/commitcore/circuitbreaker"
 	"github.com/commitcore/commitcore/engine"
 	"github.com/commitcore/commitcore/engine/journal"
 	"github.com/commitcore/commitcore/internal/venue"
@@ -152,8 +153,10 @@ func syncPolicy(s string) journal.SyncPolicy {
 // decision table and to each participant's link and drives the order flow.
 // A standby (sp.Standby) prepares itself while the primary runs
 // (engine.NewStandby), says it is ready, and waits for the supervisor's
-// "takeover N" after the primary's death: then it attaches, fences the old
-// epoch, finishes what was in flight, and drives the flow from command N.
+// "takeover N" after the primary's death: then it restores the circuit
+// breaker's halts from the state its predecessors published, attaches,
+// fences the old epoch, finishes what was in flight, and drives the flow
+// from command N.
 func runCoordinator(sp *spec, ev *eventWriter) error {
 	seg, table, err := sp.openTable()
 	if err != nil {
@@ -161,11 +164,23 @@ func runCoordinator(sp *spec, ev *eventWriter) error {
 	}
 	defer seg.Close()
 	cfg := sp.coreConfig(nil)
-	gate, err := newBreakerGate(sp.Market, table)
+	gate, err := newBreakerGate(sp.Market, sp.Halt, table)
 	if err != nil {
 		return err
 	}
 	gate.configure(&cfg)
+	bseg, err := shm.Open(sp.breakerName(), sp.shmOptions())
+	if err != nil {
+		return fmt.Errorf("coordinator: circuit breaker state: %w", err)
+	}
+	defer bseg.Close()
+	store, err := circuitbreaker.NewStateStore(bseg.Region(0), sp.Market.Symbols)
+	if err != nil {
+		return fmt.Errorf("coordinator: %w", err)
+	}
+	if err := gate.handOver(store); err != nil {
+		return err
+	}
 	sb, err := engine.NewStandby(cfg, table, len(venue.Roles))
 	if err != nil {
 		return err
@@ -181,6 +196,11 @@ func runCoordinator(sp *spec, ev *eventWriter) error {
 		}
 		if _, err := fmt.Sscanf(in.Text(), "takeover %d", &first); err != nil {
 			return fmt.Errorf("standby: %q from the supervisor: %w", in.Text(), err)
+		}
+		// The predecessor is dead: its last published state is final,
+		// and no command is admitted before the halts are back.
+		if err := gate.restore(); err != nil {
+			return fmt.Errorf("standby: %w", err)
 		}
 	}
 	var remotes []engine.Remote
@@ -216,6 +236,9 @@ func runCoordinator(sp *spec, ev *eventWriter) error {
 	}
 	if err := d.run(); err != nil {
 		return fmt.Errorf("coordinator: %w", err)
+	}
+	if gate.err != nil {
+		return fmt.Errorf("coordinator: %w", gate.err)
 	}
 	if err := j.Flush(); err != nil {
 		return fmt.Errorf("coordinator: %w", err)

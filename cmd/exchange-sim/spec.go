@@ -35,6 +35,7 @@ type spec struct {
 	End          uint64            `json:"end"`   // coordinator: one past the last
 	Faults       []fault           `json:"faults"`
 	Shocks       []shock           `json:"shocks"`
+	Halt         time.Duration     `json:"halt"` // how long a band trip halts a symbol
 	Timeouts     timeouts          `json:"timeouts"`
 	RingCapacity int               `json:"ring_capacity"`
 	Slots        int               `json:"slots"`
@@ -85,6 +86,7 @@ func (sp *spec) shmOptions() *shm.Options {
 }
 
 func (sp *spec) tableName() string            { return sp.Name + "-table" }
+func (sp *spec) breakerName() string          { return sp.Name + "-breaker" }
 func (sp *spec) linkName(r venue.Role) string { return sp.Name + "-" + r.String() }
 
 // socketPath is participant r's socket over the unix fabric: in the

@@ -16,6 +16,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/commitcore/commitcore/circuitbreaker"
 	"github.com/commitcore/commitcore/engine"
 	"github.com/commitcore/commitcore/internal/venue"
 	"github.com/commitcore/commitcore/shm"
@@ -86,6 +87,7 @@ type supervisor struct {
 	base    spec
 	exe     string
 	table   *shm.Segment
+	breaker *shm.Segment // the circuit breaker's state, for a standby coordinator
 	links   []string
 	kids    map[string]*child // the live component of each role
 	all     []*child          // every child started, for the cleanup
@@ -120,6 +122,10 @@ func (s *supervisor) run(interrupt <-chan os.Signal) (*stats, []liveState, *engi
 		return nil, nil, nil, 0, err
 	}
 	s.table = seg
+	if s.breaker, err = shm.Create(s.base.breakerName(),
+		[]shm.RegionSpec{{Kind: 2, Len: circuitbreaker.StateStoreSize(s.base.Market.Symbols)}}, opts); err != nil {
+		return nil, nil, nil, 0, err
+	}
 	table, err := engine.InitDecisionTable(seg.Region(0), s.base.Slots)
 	if err != nil {
 		return nil, nil, nil, 0, err
@@ -492,9 +498,11 @@ func (s *supervisor) cleanup() {
 	for _, name := range s.links {
 		os.Remove(shm.SegmentPath(name, opts))
 	}
-	if s.table != nil {
-		s.table.Close()
-		s.table.Unlink()
+	for _, seg := range []*shm.Segment{s.table, s.breaker} {
+		if seg != nil {
+			seg.Close()
+			seg.Unlink()
+		}
 	}
 }
 

@@ -52,7 +52,7 @@ func runThreads(o *options, base spec, ui *progress) (*stats, []liveState, time.
 	if cfg.Table, err = engine.InitDecisionTable(ringbuf.AlignedBytes(engine.DecisionTableSize(base.Slots)), base.Slots); err != nil {
 		return nil, nil, 0, err
 	}
-	gate, err := newBreakerGate(base.Market, cfg.Table)
+	gate, err := newBreakerGate(base.Market, base.Halt, cfg.Table)
 	if err != nil {
 		return nil, nil, 0, err
 	}
