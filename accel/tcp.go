@@ -162,7 +162,10 @@ func (e *streamEndpoint) dialFirst(addr string) (Endpoint, error) {
 	deadline := time.Now().Add(e.opts.DialTimeout)
 	pause := time.Millisecond
 	for {
-		c, err := e.dial(time.Until(deadline))
+		// At least lastDial even when a loaded machine's late wakeup has
+		// eaten the rest: an attempt with no time left fails at once with a
+		// timeout that hides what the earlier attempts met (ErrPeerBusy).
+		c, err := e.dial(max(time.Until(deadline), lastDial))
 		if err == nil {
 			var s *session
 			if s, err = e.openActive(c); err == nil {
@@ -218,6 +221,7 @@ const (
 	helloMagic   = 0x3142_4146_4343_4343 // "CCCCFAB1"
 	writeBatch   = 64 << 10
 	idleParkTime = 100 * time.Microsecond
+	lastDial     = 20 * time.Millisecond // the least time a first Dial gives a connection attempt
 )
 
 // epoch is the origin of the endpoints' monotonic timestamps.
