@@ -63,6 +63,21 @@
 // it; an operator may SetReference during the halt. There is no reopening
 // call auction: trading simply resumes in continuous matching.
 //
+// # Handing over to a successor
+//
+// A coordinator that dies takes its Breaker with it. State and Restore carry
+// what its successor needs: the active halts (scope, resume instant,
+// cause), every band reference, the index's opening and last prices, and the
+// market-wide levels tripped today. A State encodes to a fixed-size,
+// versioned, little-endian record with a CRC-32C (StateSize); the decoder
+// checks every field and names what is wrong (*StateError). A StateStore
+// keeps the latest State in memory that outlives the writer, two slots and a
+// generation word, so that a writer killed mid-write leaves the previous
+// state readable. Times in a State are on one clock; the processes agree on
+// one (the simulator uses CLOCK_MONOTONIC) and Shift converts between it and
+// each breaker's own. A halt that has ended by the time of Restore is not
+// restored.
+//
 // # Overload breaker
 //
 // Overload is one participant's breaker: Closed, Open or HalfOpen on the
@@ -94,4 +109,6 @@
 // and TestCoreOverload run the breakers inside an engine.Core over
 // participant hosts the test pumps and a clock it moves: the phases at a
 // trip and every overload transition are set by the test, not by timing.
+// FuzzStateDecode and FuzzStateStoreLoad feed the state decoder and the
+// store arbitrary bytes.
 package circuitbreaker
