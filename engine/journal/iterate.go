@@ -31,8 +31,25 @@ func (j *Journal) Iterate(from uint64) *Iterator {
 	it := &Iterator{j: j, off: fileHeaderSize, seq: j.firstSeq, from: from}
 	if from < j.firstSeq {
 		it.err = fmt.Errorf("journal %s: iterate from sequence %d, but the journal starts at %d: %w", j.path, from, j.firstSeq, ErrGap)
+		return it
+	}
+	if len(j.marks) > 0 {
+		i := min((from-j.firstSeq)/markEvery, uint64(len(j.marks)-1))
+		it.off, it.seq = j.marks[i], j.firstSeq+i*markEvery
 	}
 	return it
+}
+
+// markEvery is how many records apart a Journal remembers offsets: Iterate
+// then reads at most markEvery-1 records before its first, where it would
+// otherwise read the whole journal (a takeover reads the newest records
+// first, chunk by chunk, and paid a full walk per chunk).
+const markEvery = 64
+
+// newMarks returns an empty mark list with room for a file of size bytes
+// of the smallest records, so that appends rarely grow it.
+func newMarks(size int) []int64 {
+	return make([]int64, 0, size/(markEvery*recordHeaderSize)+1)
 }
 
 // Next advances to the next record and reports whether there is one. It

@@ -116,6 +116,9 @@ type Journal struct {
 	// never msyncs an unmapped range.
 	mm  mmap.MMap
 	end int64 // end of data; written by the writer only
+	// marks[i] is the offset of record firstSeq+i*markEvery, so that
+	// Iterate starts near its first record instead of at the first one.
+	marks []int64
 
 	mu        sync.Mutex
 	published atomic.Int64 // end, published for Flush
@@ -207,7 +210,7 @@ func open(f *os.File, path string, opts Options) (*Journal, error) {
 	}
 	j := &Journal{
 		path: path, f: f, opts: opts, mm: mm,
-		end: res.end, durable: durable,
+		end: res.end, durable: durable, marks: res.marks,
 		firstSeq: firstSeq, nextSeq: res.nextSeq,
 		recovery: Recovery{
 			Created: created, Records: res.records,
@@ -285,6 +288,9 @@ func (j *Journal) Append(typ uint16, payload []byte) (uint64, error) {
 		}
 	}
 	seq := j.nextSeq
+	if (seq-j.firstSeq)%markEvery == 0 {
+		j.marks = append(j.marks, j.end)
+	}
 	putRecord(j.mm[j.end:j.end+n], typ, seq, payload)
 	j.end += n
 	j.nextSeq++

@@ -238,3 +238,30 @@ func TestCorruptErrorMessage(t *testing.T) {
 		check(t, strings.Contains(msg, s), "message lacks %q: %s", s, msg)
 	}
 }
+
+// TestIterateFromAnywhere starts iterators at sequence numbers around the
+// offsets a Journal remembers (every markEvery records), with those marks
+// made by Append and, after a reopen, by Open's scan.
+func TestIterateFromAnywhere(t *testing.T) {
+	const first, n = 500, 5*markEvery + 3
+	path := filepath.Join(t.TempDir(), "j")
+	j := openT(t, path, Options{ChunkSize: 4096, FirstSeq: first})
+	want := appendN(t, j, 1, n)
+	froms := []uint64{first, first + 1, first + markEvery - 1, first + markEvery, first + markEvery + 1,
+		first + 3*markEvery + 17, first + n - 1, first + n, first + n + 100}
+	fromEach := func(j *Journal, when string) {
+		for _, from := range froms {
+			got := readAll(t, j, from)
+			k := min(int(from-first), n)
+			if len(got) != n-k {
+				t.Fatalf("%s: Iterate(%d) gave %d records, want %d", when, from, len(got), n-k)
+			}
+			requireRecords(t, want[k:], got)
+		}
+	}
+	fromEach(j, "after appends")
+	noErr(t, j.Close())
+	j = openT(t, path, Options{})
+	defer j.Close()
+	fromEach(j, "after reopen")
+}

@@ -12,6 +12,7 @@ type scanResult struct {
 	records uint64 // verified records kept
 	nextSeq uint64 // sequence number the next Append gets
 	torn    int64  // bytes of incomplete tail from end to the last non-zero byte
+	marks   []int64
 }
 
 // parseFileHeader validates the file header of buf and returns the first
@@ -61,6 +62,7 @@ func parseFileHeader(buf []byte) (firstSeq uint64, durable int64, err error) {
 func scan(buf []byte, firstSeq uint64, durable int64) (scanResult, *CorruptError) {
 	off := int64(fileHeaderSize)
 	seq := firstSeq
+	marks := newMarks(len(buf))
 	var f fault
 	for {
 		var rec Record
@@ -72,9 +74,12 @@ func scan(buf []byte, firstSeq uint64, durable int64) (scanResult, *CorruptError
 		if f != faultNone {
 			break
 		}
+		if (seq-firstSeq)%markEvery == 0 {
+			marks = append(marks, off)
+		}
 		off, seq = next, seq+1
 	}
-	res := scanResult{end: off, records: seq - firstSeq, nextSeq: seq}
+	res := scanResult{end: off, records: seq - firstSeq, nextSeq: seq, marks: marks}
 	bad := func(reason string) *CorruptError {
 		return &CorruptError{Offset: off, Seq: seq, Reason: reason}
 	}
