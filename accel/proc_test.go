@@ -35,6 +35,7 @@ const (
 func TestMain(m *testing.M) {
 	switch os.Getenv(envRole) {
 	case "":
+		reexec.QuickRaceExit()
 		os.Exit(m.Run())
 	case "tcp-host":
 		if err := childTCPHost(); err != nil {

@@ -50,6 +50,7 @@ const (
 func TestMain(m *testing.M) {
 	switch os.Getenv(envRole) {
 	case "":
+		reexec.QuickRaceExit()
 		os.Exit(m.Run())
 	case "host":
 		if err := childHost(); err != nil {

@@ -37,6 +37,7 @@ func TestMain(m *testing.M) {
 		}
 		os.Exit(f())
 	}
+	reexec.QuickRaceExit()
 	os.Exit(m.Run())
 }
 

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/commitcore/commitcore/internal/reexec"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -33,6 +34,7 @@ func TestMain(m *testing.M) {
 	if os.Getenv(envSpec) != "" {
 		os.Exit(run(os.Args[1:], os.Stdout))
 	}
+	reexec.QuickRaceExit()
 	os.Exit(m.Run())
 }
 
