@@ -23,6 +23,7 @@ type StateError struct {
 	Problem string
 }
 
+// Error says which field is wrong and how.
 func (e *StateError) Error() string {
 	return fmt.Sprintf("%v: %s: %s", ErrBadState, e.Field, e.Problem)
 }

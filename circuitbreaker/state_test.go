@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"hash/crc32"
+	"slices"
 	"testing"
 	"time"
 	"unsafe"
@@ -267,6 +268,84 @@ func TestStateStore(t *testing.T) {
 	require.Error(t, err)
 	_, err = NewStateStore(mem[1:], 2)
 	require.Error(t, err, "unaligned memory")
+}
+
+// TestStateStoreCutAnywhere kills a writer at every byte of its copy: a
+// first publish cut short leaves no state, a later one the previous state,
+// and only a whole copy shows the new one.
+func TestStateStoreCutAnywhere(t *testing.T) {
+	s1 := tripped(t).State(20_000_000)
+	s2 := s1
+	s2.At = 30_000_000
+	enc1, err := s1.MarshalBinary()
+	require.NoError(t, err)
+	enc2, err := s2.MarshalBinary()
+	require.NoError(t, err)
+	slot := func(i int) int { return storeHeader + i*slotLen(3) }
+	for k := 0; k <= len(enc1); k++ {
+		mem := storeMem(StateStoreSize(3))
+		copy(mem[slot(1):], enc1[:k]) // the first publish writes slot 1
+		got, err := mustStore(t, mem).Load()
+		if !whole(enc1, k) {
+			require.ErrorIs(t, err, ErrNoState, "first publish cut at byte %d", k)
+			continue
+		}
+		require.NoError(t, err)
+		require.Equal(t, s1, got)
+	}
+	for k := 0; k <= len(enc2); k++ {
+		mem := storeMem(StateStoreSize(3))
+		require.NoError(t, mustStore(t, mem).Publish(&s1))
+		copy(mem[slot(0):], enc2[:k])
+		got, err := mustStore(t, mem).Load()
+		require.NoError(t, err, "second publish cut at byte %d", k)
+		want := s1
+		if whole(enc2, k) {
+			want = s2
+		}
+		require.Equal(t, want, got, "second publish cut at byte %d", k)
+	}
+}
+
+// whole reports whether a copy of enc into zeroed memory cut at byte k is
+// whole anyway: the bytes it did not copy are zeros.
+func whole(enc []byte, k int) bool {
+	return !slices.ContainsFunc(enc[k:], func(b byte) bool { return b != 0 })
+}
+
+// TestStateStoreSuccessorKeepsUnpublished: a successor that loaded a state
+// its predecessor wrote but did not publish publishes that one first, so
+// its own write, if it dies in the middle, cannot cost the only copy.
+func TestStateStoreSuccessorKeepsUnpublished(t *testing.T) {
+	s1 := tripped(t).State(20_000_000)
+	s2, s3 := s1, s1
+	s2.At, s3.At = 30_000_000, 40_000_000
+	enc2, err := s2.MarshalBinary()
+	require.NoError(t, err)
+	mem := storeMem(StateStoreSize(3))
+	require.NoError(t, mustStore(t, mem).Publish(&s1)) // generation 1: slot 1
+	copy(mem[storeHeader:], enc2)                      // slot 0 written, never published
+
+	st := mustStore(t, mem)
+	got, err := st.Load()
+	require.NoError(t, err)
+	require.Equal(t, s2, got)
+	require.NoError(t, st.Publish(&s3))
+	require.EqualValues(t, 3, binary.LittleEndian.Uint64(mem), "s2 published, then s3")
+	var kept State
+	require.NoError(t, kept.UnmarshalBinary(mem[storeHeader:storeHeader+len(enc2)]))
+	require.Equal(t, s2, kept, "the successor's write went to the loaded state's slot")
+
+	// The successor killed halfway through writing s3, after publishing s2.
+	binary.LittleEndian.PutUint64(mem, 2)
+	mem[storeHeader+slotLen(3)+8] ^= 1
+	got, err = mustStore(t, mem).Load()
+	require.NoError(t, err)
+	require.Equal(t, s2, got)
+
+	s0 := s1
+	s0.At = 10_000_000
+	require.Error(t, st.Publish(&s0), "a state older than the last one published")
 }
 
 func mustStore(t *testing.T, mem []byte) *StateStore {

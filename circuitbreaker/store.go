@@ -37,6 +37,12 @@ type StateStore struct {
 	symbols int
 	buf     []byte // encoding scratch, one slot long
 	copies  [2][]byte
+	// keep is the slot Load took although the generation does not point
+	// at it (its writer died before publishing), or -1. Publish first
+	// publishes it, so its next write never overwrites the one state a
+	// successor has.
+	keep int
+	last int64 // At of the newest state published or loaded
 }
 
 // StateStoreSize returns the memory a StateStore for symbols symbols needs.
@@ -67,28 +73,43 @@ func NewStateStore(mem []byte, symbols int) (*StateStore, error) {
 		symbols: symbols,
 		buf:     make([]byte, 0, n),
 		copies:  [2][]byte{make([]byte, n), make([]byte, n)},
+		keep:    -1,
 	}, nil
 }
 
 // Publish stores s as the newest state. s must have the store's symbol
-// count.
+// count, and be taken no earlier than the last state published or loaded:
+// Load takes the newest by State.At.
 func (st *StateStore) Publish(s *State) error {
 	if len(s.Symbols) != st.symbols {
 		return fmt.Errorf("publish state: %w: %d symbols, the store holds %d", ErrStateMismatch, len(s.Symbols), st.symbols)
+	}
+	if s.At < st.last {
+		return fmt.Errorf("publish state: taken at %d, before the last state published or loaded (%d): Load takes the newest, so publish in time order", s.At, st.last)
 	}
 	b, err := s.AppendBinary(st.buf[:0])
 	if err != nil {
 		return fmt.Errorf("publish state: %w", err)
 	}
 	g := atomic.LoadUint64(st.gen)
+	if st.keep == int((g+1)&1) {
+		g++
+		atomic.StoreUint64(st.gen, g)
+	}
+	st.keep = -1
 	copy(st.slots[(g+1)&1], b)
 	atomic.StoreUint64(st.gen, g+1)
+	st.last = s.At
 	return nil
 }
 
-// Load returns the newest state whose encoding holds, ErrNoState if none
-// was ever published, or an error wrapping each slot's *StateError if
-// neither slot decodes.
+// Load returns the newest state whose encoding holds: the published slot's,
+// or the other slot's when its writer finished the copy and died before
+// publishing it (the next Publish then publishes that slot first, so its
+// own write cannot destroy the state this Load found). It returns
+// ErrNoState when nothing was ever published (a first write cut short
+// included), and an error wrapping each slot's *StateError when neither
+// slot of a published store decodes.
 func (st *StateStore) Load() (State, error) {
 	var g uint64
 	for range storeTries {
@@ -99,24 +120,30 @@ func (st *StateStore) Load() (State, error) {
 			break
 		}
 	}
-	if g == 0 {
-		return State{}, ErrNoState
-	}
 	var s [2]State
 	var errs [2]error
 	for i := range s {
 		errs[i] = s[i].UnmarshalBinary(st.copies[i])
 	}
 	pub := int(g & 1)
+	took := pub
 	switch {
 	case errs[0] != nil && errs[1] != nil:
+		if g == 0 {
+			// Nothing was published; a first write may have been
+			// cut short.
+			return State{}, ErrNoState
+		}
 		return State{}, fmt.Errorf("load state (generation %d): no slot holds a valid state: slot 0: %w; slot 1: %w", g, errs[0], errs[1])
-	case errs[pub] != nil:
-		return s[1-pub], nil
-	case errs[1-pub] == nil && s[1-pub].At > s[pub].At:
+	case errs[pub] != nil, s[1-pub].At > s[pub].At && errs[1-pub] == nil:
 		// A write that finished but was not published: its writer
 		// died between the two steps.
-		return s[1-pub], nil
+		took = 1 - pub
 	}
-	return s[pub], nil
+	st.keep = -1
+	if took != pub {
+		st.keep = took
+	}
+	st.last = max(st.last, s[took].At)
+	return s[took], nil
 }

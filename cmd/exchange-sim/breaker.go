@@ -27,13 +27,13 @@ const (
 // per participant, wired into the Core as its engine.Gate. In a procs run
 // it hands its state over to a successor coordinator through a
 // circuitbreaker.StateStore in shared memory: it publishes after every
-// trip and re-anchoring, and at most every publishEvery after commits move
-// the references; a standby restores from it before it takes over.
+// trip (which re-anchors the band), and at most every publishEvery after
+// commits move the references; a standby restores from it before it takes
+// over.
 type breakerGate struct {
 	b     *circuitbreaker.Breaker
 	gate  *circuitbreaker.Gate
 	clock engine.Clock // the Core's clock, on which the breaker runs
-	seen  int          // trip reports already handled
 
 	// store is nil without a successor to hand over to (threads mode).
 	// shared is CLOCK_MONOTONIC minus clock: the store's times are on
@@ -129,8 +129,11 @@ func (g *breakerGate) Begin(tx engine.TxID, cmd *engine.Command, now int64) (eng
 	return g.gate.Begin(tx, cmd, now)
 }
 
-// Fills implements engine.Gate; a trip is published at once, so that a
-// coordinator killed right after it leaves the halt to its successor.
+// Fills implements engine.Gate. A trip is published at once: the halt,
+// and the band the trip re-anchored at its price (bands follow the last
+// trade, circuitbreaker.ReferenceLastTrade), so that a coordinator killed
+// right after it leaves both to its successor, which would otherwise trip
+// again on the first trade after the halt.
 func (g *breakerGate) Fills(tx engine.TxID, out *engine.Outcome, now int64) bool {
 	tripped := g.gate.Fills(tx, out, now)
 	if tripped {
@@ -151,26 +154,6 @@ func (g *breakerGate) Done(res *engine.Result, now int64) {
 	if g.moved && now-g.published >= int64(publishEvery) {
 		g.publish(now)
 	}
-}
-
-// result looks at each Result after the gate has: when a trip halted a
-// symbol, the operator re-anchors its band at the price that tripped it, as
-// a reopening auction would, so trading resumes at the new level instead of
-// tripping again on its first trade.
-func (g *breakerGate) result(r *engine.Result) {
-	if r.Reason != engine.ReasonCircuitBreaker {
-		return
-	}
-	reps := g.b.Reports()
-	for _, rep := range reps[g.seen:] {
-		if rep.Cause == circuitbreaker.CauseBand {
-			g.b.SetReference(rep.Scope.Symbol, rep.Price)
-		}
-	}
-	if len(reps) > g.seen {
-		g.publish(g.clock.Now())
-	}
-	g.seen = len(reps)
 }
 
 // summary sums up the trips for the run report.

@@ -142,9 +142,6 @@ func (d *driver) run() error {
 }
 
 func (d *driver) onResult(r *engine.Result) {
-	if d.gate != nil {
-		d.gate.result(r)
-	}
 	lat := int64(-1)
 	if !r.Recovered {
 		d.inflight--
