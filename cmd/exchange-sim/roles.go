@@ -174,7 +174,11 @@ func runCoordinator(sp *spec, ev *eventWriter) error {
 		return fmt.Errorf("coordinator: circuit breaker state: %w", err)
 	}
 	defer bseg.Close()
-	store, err := circuitbreaker.NewStateStore(bseg.Region(0), sp.Market.Symbols)
+	mem, err := onlyRegion(bseg, regionBreaker)
+	if err != nil {
+		return fmt.Errorf("coordinator: circuit breaker state: %w", err)
+	}
+	store, err := circuitbreaker.NewStateStore(mem, sp.Market.Symbols)
 	if err != nil {
 		return fmt.Errorf("coordinator: %w", err)
 	}
@@ -284,7 +288,12 @@ func (sp *spec) openTable() (*shm.Segment, *engine.DecisionTable, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	table, err := engine.OpenDecisionTable(seg.Region(0))
+	mem, err := onlyRegion(seg, regionTable)
+	if err != nil {
+		seg.Close()
+		return nil, nil, fmt.Errorf("decision table: %w", err)
+	}
+	table, err := engine.OpenDecisionTable(mem)
 	if err != nil {
 		seg.Close()
 		return nil, nil, fmt.Errorf("decision table: %w", err)

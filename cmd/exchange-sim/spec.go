@@ -85,6 +85,22 @@ func (sp *spec) shmOptions() *shm.Options {
 	return o
 }
 
+// Region kinds of the run's own segments, so that one opened by name is
+// known to be what the supervisor made.
+const (
+	regionTable   = 1 // the decision table
+	regionBreaker = 2 // the circuit breaker's circuitbreaker.StateStore
+)
+
+// onlyRegion returns seg's one region, which must be of kind k.
+func onlyRegion(seg *shm.Segment, k uint32) ([]byte, error) {
+	rs := seg.Regions()
+	if len(rs) != 1 || rs[0].Kind != k {
+		return nil, fmt.Errorf("segment %s: regions %+v, want one of kind %d: not a segment of this run; remove stale segments with -clean", seg.Name(), rs, k)
+	}
+	return seg.Region(0), nil
+}
+
 func (sp *spec) tableName() string            { return sp.Name + "-table" }
 func (sp *spec) breakerName() string          { return sp.Name + "-breaker" }
 func (sp *spec) linkName(r venue.Role) string { return sp.Name + "-" + r.String() }

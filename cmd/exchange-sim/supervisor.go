@@ -117,13 +117,13 @@ func newSupervisor(o *options, base spec, ui *progress) (*supervisor, error) {
 // caller must call cleanup whatever run returns.
 func (s *supervisor) run(interrupt <-chan os.Signal) (*stats, []liveState, *engine.DecisionTable, time.Duration, error) {
 	opts := s.base.shmOptions()
-	seg, err := shm.Create(s.base.tableName(), []shm.RegionSpec{{Kind: 1, Len: engine.DecisionTableSize(s.base.Slots)}}, opts)
+	seg, err := shm.Create(s.base.tableName(), []shm.RegionSpec{{Kind: regionTable, Len: engine.DecisionTableSize(s.base.Slots)}}, opts)
 	if err != nil {
 		return nil, nil, nil, 0, err
 	}
 	s.table = seg
 	if s.breaker, err = shm.Create(s.base.breakerName(),
-		[]shm.RegionSpec{{Kind: 2, Len: circuitbreaker.StateStoreSize(s.base.Market.Symbols)}}, opts); err != nil {
+		[]shm.RegionSpec{{Kind: regionBreaker, Len: circuitbreaker.StateStoreSize(s.base.Market.Symbols)}}, opts); err != nil {
 		return nil, nil, nil, 0, err
 	}
 	table, err := engine.InitDecisionTable(seg.Region(0), s.base.Slots)
