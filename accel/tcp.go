@@ -262,6 +262,7 @@ type streamEndpoint struct {
 	ackNow    atomic.Bool   // the peer wants one
 	lost      atomic.Uint64
 	drops     atomic.Uint64
+	flushed   uint64 // Flush's: records up to here are settled, delivered or reported lost
 
 	// pauseUntil (nanotime) stops the receiver from reading the socket:
 	// for fault tests of a peer that stops reading.
@@ -391,20 +392,34 @@ func (e *streamEndpoint) Flush(timeout time.Duration) error {
 		}
 	}
 	target := e.taken.Load()
-	if e.acked.Load() >= target {
+	if e.acked.Load() < target {
+		e.ackReq.Store(true)
+		e.txBell.Ring()
+	}
+	for {
+		// The acknowledgement is no proof of delivery on its own: after a
+		// drop the peer resumes after the records it lost, so its
+		// acknowledgements on the new connection cover them. Loading
+		// acked before lostUpTo sees every loss such an acknowledgement
+		// covers, as reconcile stores lostUpTo before the new session's
+		// receiver starts.
+		acked := e.acked.Load()
+		lostUpTo := e.lostUpTo.Load()
+		if acked < target && lostUpTo < target {
+			if err := e.flushWait(&b, deadline); err != nil {
+				return err
+			}
+			continue
+		}
+		// Every record up to target is now in the peer's ring or lost;
+		// one of them was lost if the last loss is past the last flush.
+		from := e.flushed + 1
+		e.flushed = target
+		if lostUpTo >= from {
+			return fmt.Errorf("%s fabric: flush %s: some of records %d to %d: %w", e.network, e.addr, from, target, ErrLost)
+		}
 		return nil
 	}
-	e.ackReq.Store(true)
-	e.txBell.Ring()
-	for e.acked.Load() < target {
-		if e.lostUpTo.Load() >= target {
-			return fmt.Errorf("%s fabric: flush %s: records up to %d: %w", e.network, e.addr, target, ErrLost)
-		}
-		if err := e.flushWait(&b, deadline); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 func (e *streamEndpoint) flushWait(b *backoff, deadline int64) error {

@@ -88,8 +88,9 @@ func testResetNoDuplication(t *testing.T, fc fabricCase) {
 	})
 	wg.Wait()
 	// A last record flushed settles the account: everything before it was
-	// delivered or lost. It may itself be lost while the last reset's
-	// connection is still going down: then send another.
+	// delivered or lost. Flush reports ErrLost while any record since the
+	// last settled flush was lost (the storm's, or this one while the last
+	// reset's connection is still going down): then send another.
 	total := uint64(n)
 	for {
 		require.NoError(t, writeRecords(a, total, total+1))
@@ -192,6 +193,80 @@ func TestTCPRejectsSequenceGap(t *testing.T) {
 	n, err := ep.Conn().Rx.Read(0, func(uint16, []byte) {})
 	require.NoError(t, err)
 	require.Equal(t, 1, n, "only the record before the gap is delivered")
+}
+
+// TestTCPFlushReportsLossCoveredByAck: after a drop the peer resumes
+// after the records it lost, so its acknowledgements on the new connection
+// cover them; Flush must still report them lost, not delivered. The fake
+// peer drops the first connection with three records unread, acknowledges
+// them on the second as a real peer does, then receives a fourth.
+func TestTCPFlushReportsLossCoveredByAck(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	drop := make(chan struct{})
+	peerDone := make(chan error, 1)
+	go func() {
+		peerDone <- func() error {
+			const peerInc = 99
+			var in [frameHeader + helloLen]byte
+			c, err := ln.Accept()
+			if err != nil {
+				return err
+			}
+			if _, err := io.ReadFull(c, in[:]); err != nil {
+				return err
+			}
+			c.Write(helloFrame(peerInc))
+			<-drop
+			c.Close() // records 1 to 3 are lost with it
+			if c, err = ln.Accept(); err != nil {
+				return err
+			}
+			defer c.Close()
+			if _, err := io.ReadFull(c, in[:]); err != nil {
+				return err
+			}
+			h := helloFrame(peerInc)
+			copy(h[frameHeader+16:], in[frameHeader+8:frameHeader+16]) // seen: the dialer's incarnation, nothing received
+			c.Write(h)
+			var beat [frameHeader]byte
+			putHeader(beat[:], 0, 0, frameBeat, 0, 0, 3) // resumed after the lost records
+			c.Write(beat[:])
+			for seq := uint64(0); seq != 4; { // the fourth record arrives
+				var hdr [frameHeader]byte
+				if _, err := io.ReadFull(c, hdr[:]); err != nil {
+					return err
+				}
+				n, _, kind, _, s, _ := getHeader(hdr[:])
+				if _, err := io.CopyN(io.Discard, c, int64(n)); err != nil {
+					return err
+				}
+				if kind == frameData {
+					seq = s
+				}
+			}
+			putHeader(beat[:], 0, 0, frameBeat, 0, 0, 4)
+			c.Write(beat[:])
+			io.Copy(io.Discard, c)
+			return nil
+		}()
+	}()
+	ep, err := (&TCPFabric{}).Dial(ln.Addr().String())
+	require.NoError(t, err)
+	defer func() {
+		ep.Close()
+		ln.Close()
+		require.NoError(t, <-peerDone)
+	}()
+	stats := func() Stats { st, _ := TCPStats(ep); return st }
+	require.NoError(t, writeRecords(ep, 0, 3))
+	require.True(t, waitFor(5*time.Second, func() bool { return stats().Sent == 3 }), "records not sent")
+	close(drop)
+	require.True(t, waitFor(5*time.Second, func() bool { return stats().Acked == 3 }), "lost records not acknowledged: %+v", stats())
+	require.Equal(t, uint64(3), stats().Lost)
+	require.ErrorIs(t, ep.Flush(5*time.Second), ErrLost, "records lost under an acknowledgement reported delivered")
+	require.NoError(t, writeRecords(ep, 3, 4))
+	require.NoError(t, ep.Flush(5*time.Second), "a delivered record after a reported loss")
 }
 
 // tcpCluster is a cluster over TCP with fault-test timings and a short
