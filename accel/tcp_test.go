@@ -354,8 +354,9 @@ func TestTCPCoordinatorLost(t *testing.T) {
 	inflight := c.core.InFlight()
 	require.Positive(t, inflight, "nothing in flight to terminate")
 	require.NoError(t, c.coord.Close()) // the Core is abandoned: a lost coordinator
-	onOwn := func() bool {              // all that is left waits for a COMMIT's Outcome
-		c.hostErr(t)
+	var waiting int
+	onOwn := func() bool { // all that is left waits for a COMMIT's Outcome
+		c.hostErr(t) // the recorders are the host's while it serves
 		defer c.serve()
 		for _, r := range c.recs {
 			for tx := range r.prepared {
@@ -364,10 +365,10 @@ func TestTCPCoordinatorLost(t *testing.T) {
 				}
 			}
 		}
+		waiting = pending(c.recs)
 		return true
 	}
 	require.True(t, waitFor(10*time.Second, onOwn), "participants did not terminate what they could on their own")
-	waiting := pending(c.recs)
 	backup, err := (&TCPFabric{}).Dial(c.part.Addr())
 	require.NoError(t, err)
 	t.Cleanup(func() { backup.Close() })
