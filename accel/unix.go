@@ -68,7 +68,7 @@ func (f *UnixFabric) Listen(path string) (Endpoint, error) {
 // at once with ErrBadAddr for a path that cannot be a socket's, and with
 // ErrForeignPeer if the listener runs as another user.
 func (f *UnixFabric) Dial(path string) (Endpoint, error) {
-	if err := checkSocketPath(path); err != nil {
+	if err := CheckSocketPath(path); err != nil {
 		return nil, fmt.Errorf("unix fabric: dial %s: %w", path, err)
 	}
 	e, err := newStreamEndpoint("unix", f.Options)
@@ -78,8 +78,11 @@ func (f *UnixFabric) Dial(path string) (Endpoint, error) {
 	return e.dialFirst(path)
 }
 
-// checkSocketPath checks that path can name a socket file.
-func checkSocketPath(path string) error {
+// CheckSocketPath reports whether path can name a UnixFabric's socket: a
+// file-system path (not an abstract name) short enough for sun_path. Listen
+// and Dial check it too; a program that derives socket paths from its
+// configuration can check them before it starts anything.
+func CheckSocketPath(path string) error {
 	limit := len(unix.RawSockaddrUnix{}.Path) - 1
 	switch {
 	case path == "":
@@ -114,7 +117,7 @@ func checkSocketDir(dir string) error {
 // documents, removing a stale socket file first, and makes it mode 0600.
 // The listener removes the file when closed.
 func listenUnix(path string) (*net.UnixListener, error) {
-	if err := checkSocketPath(path); err != nil {
+	if err := CheckSocketPath(path); err != nil {
 		return nil, err
 	}
 	if err := checkSocketDir(filepath.Dir(path)); err != nil {

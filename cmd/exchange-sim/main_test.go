@@ -207,6 +207,7 @@ func TestBadInput(t *testing.T) {
 		{[]string{"-fabric", "rdma"}, "want shm, unix or tcp"},
 		{[]string{"-fabric", "tcp", "-mode", "threads"}, "-mode procs"},
 		{[]string{"-fabric", "unix", "-mode", "threads"}, "-mode procs"},
+		{[]string{"-fabric", "unix", "-journal", "/tmp/" + strings.Repeat("d", 100)}, "choose a shorter -journal directory"},
 		{[]string{"-role", "broker"}, ""},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {

@@ -5,11 +5,13 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/commitcore/commitcore/accel"
 	"github.com/commitcore/commitcore/engine"
 	"github.com/commitcore/commitcore/internal/venue"
 )
@@ -151,6 +153,14 @@ func parseOptions(args []string, stderr io.Writer) (o options, help bool, err er
 	}
 	if o.fabric != "shm" && o.mode != "procs" {
 		return o, false, fmt.Errorf("-fabric %s connects processes: use it with -mode procs", o.fabric)
+	}
+	if o.fabric == "unix" && o.journal != "" {
+		sp := spec{Journal: filepath.Join(o.journal, "coordinator.journal")}
+		for _, r := range venue.Roles {
+			if err := accel.CheckSocketPath(sp.socketPath(r)); err != nil {
+				return o, false, fmt.Errorf("-journal %q: -fabric unix puts the participants' sockets in it: %w; choose a shorter -journal directory", o.journal, err)
+			}
+		}
 	}
 	switch o.sync {
 	case "none", "batch", "interval":
