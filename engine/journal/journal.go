@@ -114,8 +114,9 @@ type Journal struct {
 	// mm maps the whole file. The writer reads it without mu (it is its
 	// only writer); growth replaces it under mu so a concurrent Flush
 	// never msyncs an unmapped range.
-	mm  mmap.MMap
-	end int64 // end of data; written by the writer only
+	mm    mmap.MMap
+	end   int64 // end of data; written by the writer only
+	limit int64 // the limit in the file header: no byte written at or past it
 	// marks[i] is the offset of record firstSeq+i*markEvery, so that
 	// Iterate starts near its first record instead of at the first one.
 	marks []int64
@@ -218,6 +219,7 @@ func open(f *os.File, path string, opts Options) (*Journal, error) {
 			End: res.end, TornBytes: res.torn,
 		},
 	}
+	j.raiseLimit(res.end)
 	j.published.Store(res.end)
 	if opts.Sync == SyncInterval {
 		j.stop, j.done = make(chan struct{}), make(chan struct{})
@@ -287,6 +289,9 @@ func (j *Journal) Append(typ uint16, payload []byte) (uint64, error) {
 			return 0, err
 		}
 	}
+	if j.end+n > j.limit {
+		j.raiseLimit(j.end + n)
+	}
 	seq := j.nextSeq
 	if (seq-j.firstSeq)%markEvery == 0 {
 		j.marks = append(j.marks, j.end)
@@ -296,6 +301,13 @@ func (j *Journal) Append(typ uint16, payload []byte) (uint64, error) {
 	j.nextSeq++
 	j.published.Store(j.end)
 	return seq, nil
+}
+
+// raiseLimit moves the file header's limit past need, in limitStep steps
+// (never past the end of the file), before anything is written there.
+func (j *Journal) raiseLimit(need int64) {
+	j.limit = min((need+limitStep-1)/limitStep*limitStep, int64(len(j.mm)))
+	putLimit(j.mm, j.limit)
 }
 
 // grow extends the file to hold at least need bytes, in whole chunks, and

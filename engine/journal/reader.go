@@ -246,7 +246,7 @@ func (it *ReaderIterator) stop() (bool, error) {
 	}
 	buf := r.mm
 	durable := int64(binary.LittleEndian.Uint64(buf[offDurable:]))
-	next, nextSeq, later := findVerified(buf, it.off, it.seq)
+	next, nextSeq, later := findVerified(buf, it.off, it.seq, zeroFrom(buf))
 	if !later && it.off >= durable {
 		return false, nil
 	}

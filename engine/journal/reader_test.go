@@ -152,6 +152,7 @@ func TestReaderTailAndDamage(t *testing.T) {
 	img = bytes.Clone(data)
 	img = append(img, make([]byte, 3*os.Getpagesize())...)
 	img[len(img)-1] = 1
+	putLimit(img, int64(len(img))) // the writer had written out there
 	path := writeFile(t, img)
 	r, err = OpenReader(path)
 	noErr(t, err)

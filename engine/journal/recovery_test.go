@@ -204,3 +204,56 @@ func TestScanClassifiesTail(t *testing.T) {
 		})
 	}
 }
+
+// TestWriterLimit: the writer raises the file header's limit before it
+// writes past it, and Open's search for stray records after the end of
+// the log stops there. A verified record past the limit is not the
+// writer's and is ignored; below it, it is corruption in the middle of the
+// log; with the limit pair broken, the search reads the whole file again.
+func TestWriterLimit(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "j")
+	j := openT(t, path, Options{})
+	want := appendN(t, j, 1, 3000) // several limit steps
+	noErr(t, j.Close())
+	data, err := os.ReadFile(path)
+	noErr(t, err)
+	offs := recordOffsets(want)
+	end := offs[len(offs)-1] + recordSize(len(want[len(want)-1].Payload))
+	limit := zeroFrom(data)
+	check(t, limit >= end && limit < int64(len(data)), "limit %d: want at or past the data's end %d, below the file's %d", limit, end, len(data))
+
+	// A stray copy of a record with a later sequence number, where the
+	// log's next record would be if the one at the end had been damaged.
+	stray := func(img []byte, at int64) {
+		p := want[0].Payload
+		putRecord(img[at:at+recordSize(len(p))], want[0].Type, uint64(len(want)+2), p)
+	}
+	tests := []struct {
+		name    string
+		at      int64
+		broken  bool
+		corrupt bool
+	}{
+		{"stray record below the limit", end + 512, false, true},
+		{"stray record past the limit", limit + 4096, false, false},
+		{"stray record past a broken limit", limit + 4096, true, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			img := bytes.Clone(data)
+			stray(img, tt.at)
+			clear(img[offs[len(offs)-1]:end]) // the last record lost: the log stops there
+			if tt.broken {
+				img[offLimitNot] ^= 1
+			}
+			j, err := Open(writeFile(t, img), Options{})
+			if tt.corrupt {
+				errIs(t, err, ErrCorrupt)
+				return
+			}
+			noErr(t, err)
+			equal(t, uint64(len(want)-1), j.Recovery().Records)
+			noErr(t, j.Close())
+		})
+	}
+}

@@ -87,7 +87,7 @@ func scan(buf []byte, firstSeq uint64, durable int64) (scanResult, *CorruptError
 		rec, _, _ := decodeRecord(buf, off)
 		return res, bad(fmt.Sprintf("verified record carries sequence %d", rec.Seq))
 	}
-	if next, nextSeq, ok := findVerified(buf, off, seq); ok {
+	if next, nextSeq, ok := findVerified(buf, off, seq, zeroFrom(buf)); ok {
 		e := bad(f.String())
 		e.NextOffset, e.NextSeq = next, nextSeq
 		return res, e
@@ -95,7 +95,7 @@ func scan(buf []byte, firstSeq uint64, durable int64) (scanResult, *CorruptError
 	if off < durable {
 		return res, bad(fmt.Sprintf("%s below the synced watermark %d: those records were made durable, so this is damage, not a torn tail", f, durable))
 	}
-	res.torn = lastNonZero(buf, off) - off
+	res.torn = lastNonZero(buf[:max(zeroFrom(buf), off)], off) - off
 	return res, nil
 }
 
@@ -103,10 +103,11 @@ func scan(buf []byte, firstSeq uint64, durable int64) (scanResult, *CorruptError
 // aligned offset, whose sequence number could follow the damage: at least
 // minSeq, and no more than one per header's worth of bytes beyond it. The
 // sequence check runs before the CRC, so garbage rarely costs a checksum.
-// The search ends at the last non-zero byte: a record's header holds its
-// non-zero sequence number, so none starts in the zeros after it.
-func findVerified(buf []byte, off int64, minSeq uint64) (int64, uint64, bool) {
-	end := lastNonZero(buf, off)
+// The search ends at the last non-zero byte before zeros, where the writer
+// has written nothing (zeroFrom): a record's header holds its non-zero
+// sequence number, so none starts in the zeros after it.
+func findVerified(buf []byte, off int64, minSeq uint64, zeros int64) (int64, uint64, bool) {
+	end := lastNonZero(buf[:max(min(zeros, int64(len(buf))), off)], off)
 	for o := off + recordAlign; o+recordHeaderSize <= int64(len(buf)) && o < end; o += recordAlign {
 		seq := binary.LittleEndian.Uint64(buf[o+8:])
 		if seq < minSeq || seq-minSeq > uint64(o-off)/recordHeaderSize {
