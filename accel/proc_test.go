@@ -185,18 +185,25 @@ func startTCPHost(t *testing.T, network, dir, name, out string) (*exec.Cmd, stri
 // TestTCPPeerKilled: a participant process killed with SIGKILL is seen not
 // alive by the coordinator's endpoint (the kernel closes its sockets), and
 // the endpoint keeps redialing without error.
-func TestTCPPeerKilled(t *testing.T) {
+func TestTCPPeerKilled(t *testing.T) { killPeer(t, "tcp", &TCPFabric{}) }
+
+// killPeer starts a "tcp-host" child serving over network, dials it with f,
+// SIGKILLs it once the endpoint sees it alive, and checks that the endpoint
+// then sees it dead and keeps redialing without error. It returns the
+// endpoint (closed at the test's end) and the child's address.
+func killPeer(t *testing.T, network string, f Fabric) (Endpoint, string) {
 	dir := t.TempDir()
 	name := "acceltest-" + strconv.Itoa(os.Getpid()) + "-" + strconv.FormatInt(time.Now().UnixNano(), 36)
-	cmd, addr := startTCPHost(t, "tcp", dir, name, filepath.Join(dir, "outcomes"))
-	ep, err := (&TCPFabric{}).Dial(addr)
+	cmd, addr := startTCPHost(t, network, dir, name, filepath.Join(dir, "outcomes"))
+	ep, err := f.Dial(addr)
 	require.NoError(t, err)
-	defer ep.Close()
+	t.Cleanup(func() { ep.Close() })
 	require.True(t, waitFor(10*time.Second, ep.Conn().Alive), "serving child never seen alive")
 	require.NoError(t, cmd.Process.Kill())
 	cmd.Wait()
 	require.True(t, waitFor(10*time.Second, func() bool { return !ep.Conn().Alive() }), "killed child still alive")
 	require.NoError(t, ep.Idle(0))
+	return ep, addr
 }
 
 // TestTCPChildProcessHost runs the protocol between processes over TCP, as

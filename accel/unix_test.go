@@ -4,7 +4,6 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -91,19 +90,8 @@ func TestUnixStaleSocket(t *testing.T) {
 // a successor listening on the same path replaces the file; the
 // coordinator's endpoint, redialing all along, reaches the successor.
 func TestUnixPeerKilled(t *testing.T) {
-	dir := t.TempDir()
-	name := "acceltest-" + strconv.Itoa(os.Getpid()) + "-" + strconv.FormatInt(time.Now().UnixNano(), 36)
-	cmd, addr := startTCPHost(t, "unix", dir, name, filepath.Join(dir, "outcomes"))
-	require.Equal(t, hostSocket(dir), addr)
-	ep, err := (&UnixFabric{}).Dial(addr)
-	require.NoError(t, err)
-	defer ep.Close()
-	require.True(t, waitFor(10*time.Second, ep.Conn().Alive), "serving child never seen alive")
-	require.NoError(t, cmd.Process.Kill())
-	cmd.Wait()
-	require.True(t, waitFor(10*time.Second, func() bool { return !ep.Conn().Alive() }), "killed child still alive")
-	require.NoError(t, ep.Idle(0))
-	_, err = os.Lstat(addr)
+	ep, addr := killPeer(t, "unix", &UnixFabric{})
+	_, err := os.Lstat(addr)
 	require.NoError(t, err, "the killed child's socket file is gone: nothing stale to test")
 
 	next, err := (&UnixFabric{}).Listen(addr)
