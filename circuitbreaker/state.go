@@ -84,14 +84,22 @@ type SymbolState struct {
 // State returns the breaker's state at now, for a successor to Restore:
 // a halt that has ended by now is not in it.
 func (b *Breaker) State(now int64) State {
+	var s State
+	b.StateInto(&s, now)
+	return s
+}
+
+// StateInto is State into s, reusing s.Symbols when it has the room: a
+// coordinator that publishes its state as it trades does not allocate.
+func (b *Breaker) StateInto(s *State, now int64) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	s := State{At: now, Market: b.market.state(now), LevelsTripped: b.tripped, Symbols: make([]SymbolState, len(b.syms))}
+	syms := s.Symbols[:0]
 	for i := range b.syms {
 		sy := &b.syms[i]
-		s.Symbols[i] = SymbolState{Reference: sy.ref, Open: sy.open, Last: sy.last, Halt: sy.halt.state(now)}
+		syms = append(syms, SymbolState{Reference: sy.ref, Open: sy.open, Last: sy.last, Halt: sy.halt.state(now)})
 	}
-	return s
+	*s = State{At: now, Market: b.market.state(now), LevelsTripped: b.tripped, Symbols: syms}
 }
 
 func (h *halt) state(now int64) HaltState {
@@ -182,8 +190,9 @@ func (s *State) validate() error {
 	if len(s.Symbols) > maxSymbols {
 		return stateErr("symbols", "%d symbols, want at most %d", len(s.Symbols), maxSymbols)
 	}
-	if err := s.Market.validate("market", s.At, CauseLevel); err != nil {
-		return err
+	if e := s.Market.validate(s.At, CauseLevel); e != nil {
+		e.Field = "market" + e.Field
+		return e
 	}
 	for i := range s.Symbols {
 		if err := s.Symbols[i].validate(i, s.At); err != nil {
@@ -194,32 +203,38 @@ func (s *State) validate() error {
 }
 
 // validate checks a halt of a scope whose trips have cause trip (besides
-// an operator's halt).
-func (h *HaltState) validate(field string, at int64, trip Cause) error {
+// an operator's halt). The error's Field is relative to the halt's own
+// ("", ".cause", ".resumes_at"): the caller prefixes it, so that a valid
+// state costs no field names (a coordinator validates every publish).
+func (h *HaltState) validate(at int64, trip Cause) *StateError {
 	if !h.Active {
 		if h.ResumesAt != 0 || h.Cause != 0 {
-			return stateErr(field, "an inactive halt with resumes_at %d and cause %d, want both zero", h.ResumesAt, h.Cause)
+			return stateErr("", "an inactive halt with resumes_at %d and cause %d, want both zero", h.ResumesAt, h.Cause)
 		}
 		return nil
 	}
 	if h.Cause != trip && h.Cause != CauseOperator {
-		return stateErr(field+".cause", "%v, want %v or %v", h.Cause, trip, CauseOperator)
+		return stateErr(".cause", "%v, want %v or %v", h.Cause, trip, CauseOperator)
 	}
 	if h.ResumesAt <= at {
-		return stateErr(field+".resumes_at", "%d, not after the state's instant %d (an ended halt is not active)", h.ResumesAt, at)
+		return stateErr(".resumes_at", "%d, not after the state's instant %d (an ended halt is not active)", h.ResumesAt, at)
 	}
 	return nil
 }
 
 func (ss *SymbolState) validate(i int, at int64) error {
-	field := fmt.Sprintf("symbols[%d]", i)
+	field := func() string { return fmt.Sprintf("symbols[%d]", i) }
 	switch {
 	case ss.Reference < 0 || ss.Open < 0 || ss.Last < 0:
-		return stateErr(field, "a negative price (reference %d, open %d, last %d)", ss.Reference, ss.Open, ss.Last)
+		return stateErr(field(), "a negative price (reference %d, open %d, last %d)", ss.Reference, ss.Open, ss.Last)
 	case (ss.Open == 0) != (ss.Last == 0):
-		return stateErr(field, "open %d and last %d: want both zero or both positive", ss.Open, ss.Last)
+		return stateErr(field(), "open %d and last %d: want both zero or both positive", ss.Open, ss.Last)
 	case ss.Open > 0 && ss.Reference == 0:
-		return stateErr(field, "an opening reference %d without a band reference", ss.Open)
+		return stateErr(field(), "an opening reference %d without a band reference", ss.Open)
 	}
-	return ss.Halt.validate(field+".halt", at, CauseBand)
+	if e := ss.Halt.validate(at, CauseBand); e != nil {
+		e.Field = field() + ".halt" + e.Field
+		return e
+	}
+	return nil
 }

@@ -444,3 +444,23 @@ func FuzzStateStoreLoad(f *testing.F) {
 		}
 	})
 }
+
+// TestPublishDoesNotAllocate: a coordinator publishes its state as it
+// trades, on its own goroutine; StateInto and Publish reuse their memory.
+func TestPublishDoesNotAllocate(t *testing.T) {
+	b := tripped(t)
+	st := mustStore(t, storeMem(StateStoreSize(3)))
+	var s State
+	now := int64(20_000_000)
+	allocs := testing.AllocsPerRun(100, func() {
+		now++
+		b.StateInto(&s, now)
+		if err := st.Publish(&s); err != nil {
+			t.Fatal(err)
+		}
+	})
+	require.Zero(t, allocs)
+	got, err := st.Load()
+	require.NoError(t, err)
+	require.Equal(t, b.State(now), got)
+}

@@ -40,10 +40,11 @@ type breakerGate struct {
 	// CLOCK_MONOTONIC, the one clock every process on the host shares.
 	store     *circuitbreaker.StateStore
 	shared    int64
-	published int64 // clock instant of the last publish
-	moved     bool  // a commit moved prices since
-	restored  int   // halts restored at takeover
-	err       error // the first failed publish
+	published int64                // clock instant of the last publish
+	moved     bool                 // a commit moved prices since
+	restored  int                  // halts restored at takeover
+	err       error                // the first failed publish
+	state     circuitbreaker.State // publish's, kept to reuse its Symbols
 }
 
 var _ engine.Gate = (*breakerGate)(nil)
@@ -111,9 +112,9 @@ func (g *breakerGate) publish(now int64) {
 	if g.store == nil {
 		return
 	}
-	s := g.b.State(now)
-	s.Shift(g.shared)
-	if err := g.store.Publish(&s); err != nil && g.err == nil {
+	g.b.StateInto(&g.state, now)
+	g.state.Shift(g.shared)
+	if err := g.store.Publish(&g.state); err != nil && g.err == nil {
 		g.err = fmt.Errorf("circuit breaker: publish state: %w", err)
 	}
 	g.published, g.moved = now, false
