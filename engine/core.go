@@ -103,6 +103,7 @@ type Core struct {
 	msg     Msg
 	buf     msgBuf
 	read    func(uint16, []byte)
+	from    *Conn // the conn read records come from
 	now     int64
 	idle    ringbuf.IdleStrategy
 	runners []*Runner
@@ -517,6 +518,7 @@ func (k *Core) doWork() (int, error) {
 		if c.Beat != nil {
 			c.Beat()
 		}
+		k.from = c
 		n, err := c.Rx.Read(256, k.read)
 		if err != nil {
 			return work, k.fail(err)
@@ -618,7 +620,7 @@ func (k *Core) onRecord(typ uint16, p []byte) {
 	if k.err != nil {
 		return
 	}
-	if err := decodeRecord(&k.msg, &k.buf, typ, p); err != nil {
+	if err := k.from.decode(&k.msg, &k.buf, typ, p); err != nil {
 		k.fail(err)
 		return
 	}

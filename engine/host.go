@@ -88,7 +88,7 @@ func (h *Host) onRecord(typ uint16, p []byte) {
 	if h.err != nil {
 		return
 	}
-	if err := decodeRecord(&h.msg, &h.buf, typ, p); err != nil {
+	if err := h.conn.decode(&h.msg, &h.buf, typ, p); err != nil {
 		h.err = err
 		return
 	}
