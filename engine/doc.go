@@ -89,9 +89,11 @@
 // command; Send and Poll pipeline many, and Send answers ErrBusy — poll,
 // then send again — when the window is full, when results wait for Poll,
 // or when the rings to the participants are (or are about to be) full.
-// Each ring record is one message followed by its CRC-32C, checked on a
+// Each ring record another process could write (a shared-memory link, an
+// accel fabric) is one message followed by its CRC-32C, checked on a
 // private copy before decoding, so bytes scribbled over shared memory are
-// refused rather than acted on. Config.Gate lets a circuit breaker take
+// refused rather than acted on; the heap rings of New, which only this
+// process's engine writes, carry the message alone. Config.Gate lets a circuit breaker take
 // part in the coordinator's decisions (see Gate and package circuitbreaker).
 //
 // # Wire format
