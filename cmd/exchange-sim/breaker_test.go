@@ -45,3 +45,23 @@ func TestTripPublishesReanchoredBand(t *testing.T) {
 	require.True(t, s.Symbols[0].Halt.Active, "the trip's publish has no halt")
 	require.Equal(t, tripPrice, s.Symbols[0].Reference, "the trip's publish has the old band reference")
 }
+
+// TestSkipFlowInTwoSteps: a standby gets its flow to the scheduled takeover
+// while it waits and the rest of the way at the takeover; that must be the
+// flow a single skip gives, shocks on either side of the split included.
+func TestSkipFlowInTwoSteps(t *testing.T) {
+	market := venue.DefaultConfig()
+	shocks := []shock{{Symbol: 0, At: 100, Pct: 25}, {Symbol: 1, At: 500, Pct: -20}, {Symbol: 0, At: 700, Pct: -10}}
+	whole, split := venue.NewFlow(market), venue.NewFlow(market)
+	skipFlow(whole, 0, 900, shocks)
+	skipFlow(split, 0, 500, shocks)
+	skipFlow(split, 500, 900, shocks)
+	for i := range 200 {
+		var a, b engine.Command
+		whole.Next(&a)
+		split.Next(&b)
+		require.Equal(t, a, b, "command %d after the skips", 900+i)
+	}
+	require.Equal(t, whole.Mid(0), split.Mid(0))
+	require.Equal(t, whole.Mid(1), split.Mid(1))
+}

@@ -191,6 +191,12 @@ func runCoordinator(sp *spec, ev *eventWriter) error {
 	}
 	in := bufio.NewScanner(os.Stdin)
 	first := sp.First
+	// A standby is told where its takeover is scheduled (First): it gets
+	// the flow there while it waits, which is milliseconds of generating
+	// commands, so that a takeover does not pay for it.
+	flow := venue.NewFlow(sp.Market)
+	skipFlow(flow, 0, first, sp.Shocks)
+	skipped := first
 	if sp.Standby {
 		if err := ev.send(event{Ev: "ready"}); err != nil {
 			return err
@@ -230,8 +236,10 @@ func runCoordinator(sp *spec, ev *eventWriter) error {
 		return fmt.Errorf("coordinator: read journal for takeover: %w", rerr)
 	}
 	defer core.Close()
-	flow := venue.NewFlow(sp.Market)
-	skipFlow(flow, first, sp.Shocks)
+	if first < skipped {
+		flow, skipped = venue.NewFlow(sp.Market), 0
+	}
+	skipFlow(flow, skipped, first, sp.Shocks)
 	h := procHooks{ev: ev, in: in}
 	d := newDriver(core, flow, h, first, sp.End, sp.Batch, sp.Rate, sp.Idle)
 	d.faults, d.shocks, d.gate = sp.Faults, sp.Shocks, gate
@@ -266,12 +274,15 @@ func (sp *spec) coreConfig(log engine.Log) engine.Config {
 	}
 }
 
-// skipFlow advances a backup coordinator's flow past the commands its
-// predecessors sent, applying the shocks among them so prices carry on
-// from where they were.
-func skipFlow(flow *venue.Flow, n uint64, shocks []shock) {
-	var done uint64
+// skipFlow advances a backup coordinator's flow, which has passed from
+// commands, past the first n its predecessors sent, applying the shocks
+// among them so prices carry on from where they were.
+func skipFlow(flow *venue.Flow, from, n uint64, shocks []shock) {
+	done := from
 	for _, sh := range sortedShocks(shocks) {
+		if sh.At < from {
+			continue
+		}
 		if sh.At >= n {
 			break
 		}

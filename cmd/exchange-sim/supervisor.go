@@ -143,8 +143,8 @@ func (s *supervisor) run(interrupt <-chan os.Signal) (*stats, []liveState, *engi
 	// The standby is made once the primary has started, so that its epoch
 	// is the primary's plus one; it prepares while the flow runs, and a
 	// takeover waits for it to be ready.
-	if s.needStandby(0) {
-		if s.standby, err = s.spawn("coordinator", s.coordinatorSpec(0, true)); err != nil {
+	if at, ok := s.nextCoordinatorKill(0); ok {
+		if s.standby, err = s.spawn("coordinator", s.coordinatorSpec(at+1, true)); err != nil {
 			return nil, nil, nil, 0, err
 		}
 	}
@@ -173,15 +173,18 @@ func (s *supervisor) coordinatorSpec(first uint64, standby bool) spec {
 	return sp
 }
 
-// needStandby reports whether a -kill of the coordinator at command from or
-// later is to come.
-func (s *supervisor) needStandby(from uint64) bool {
+// nextCoordinatorKill returns the command at which the next -kill of the
+// coordinator, at command from or later, fires, if one is to come. A
+// standby is made for it, and told where it will take over (First) so that
+// it gets its flow there while it waits.
+func (s *supervisor) nextCoordinatorKill(from uint64) (uint64, bool) {
+	at, ok := uint64(0), false
 	for _, f := range s.o.faults {
-		if f.Kind == "kill" && f.Role == "coordinator" && f.At >= from {
-			return true
+		if f.Kind == "kill" && f.Role == "coordinator" && f.At >= from && (!ok || f.At < at) {
+			at, ok = f.At, true
 		}
 	}
-	return false
+	return at, ok
 }
 
 func (s *supervisor) participantSpec(r venue.Role, recover bool) spec {
@@ -416,11 +419,12 @@ func (s *supervisor) takeOver(old *child, first uint64) error {
 		}
 	}
 	s.faults.Takeovers = append(s.faults.Takeovers, time.Since(dead).Nanoseconds())
-	if !s.needStandby(first) {
+	at, ok := s.nextCoordinatorKill(first)
+	if !ok {
 		return nil
 	}
 	var err error
-	s.standby, err = s.spawn("coordinator", s.coordinatorSpec(0, true))
+	s.standby, err = s.spawn("coordinator", s.coordinatorSpec(at+1, true))
 	return err
 }
 
