@@ -34,35 +34,15 @@ type msgBuf [MaxMsgSize + sumSize]byte
 // checksum holds; over a pipe, whose writer is this process's engine, in
 // place.
 func (c *Conn) decode(m *Msg, buf *msgBuf, typ uint16, p []byte) error {
+	if typ != ringMsg {
+		return fmt.Errorf("%w: ring record type %d, want %d", ErrMalformed, typ, ringMsg)
+	}
+	body := p
 	if !c.pipe {
-		return decodeRecord(m, buf, typ, p)
-	}
-	if typ != ringMsg {
-		return fmt.Errorf("%w: ring record type %d, want %d", ErrMalformed, typ, ringMsg)
-	}
-	n, err := m.Decode(p)
-	if err != nil {
-		return err
-	}
-	if n != len(p) {
-		return fmt.Errorf("%w: ring record of %d bytes holds a message of %d", ErrMalformed, len(p), n)
-	}
-	return nil
-}
-
-// decodeRecord checks ring record (typ, p), copies it into buf, and decodes
-// it into m.
-func decodeRecord(m *Msg, buf *msgBuf, typ uint16, p []byte) error {
-	if typ != ringMsg {
-		return fmt.Errorf("%w: ring record type %d, want %d", ErrMalformed, typ, ringMsg)
-	}
-	if len(p) < headerSize+sumSize || len(p) > len(buf) {
-		return fmt.Errorf("%w: ring record of %d bytes, want %d to %d", ErrMalformed, len(p), headerSize+sumSize, len(buf))
-	}
-	b := buf[:copy(buf[:], p)]
-	body, sum := b[:len(b)-sumSize], binary.LittleEndian.Uint64(b[len(b)-sumSize:])
-	if got := uint64(crc32.Checksum(body, castagnoli)); got != sum {
-		return fmt.Errorf("%w: ring message checksum %#x, computed %#x: something other than the peer wrote the ring", ErrMalformed, sum, got)
+		var err error
+		if body, err = checked(buf, p); err != nil {
+			return err
+		}
 	}
 	n, err := m.Decode(body)
 	if err != nil {
@@ -72,6 +52,20 @@ func decodeRecord(m *Msg, buf *msgBuf, typ uint16, p []byte) error {
 		return fmt.Errorf("%w: ring record of %d bytes holds a message of %d", ErrMalformed, len(body), n)
 	}
 	return nil
+}
+
+// checked copies ring record p into buf and returns the message in the
+// copy, once the checksum that ends the record holds.
+func checked(buf *msgBuf, p []byte) ([]byte, error) {
+	if len(p) < headerSize+sumSize || len(p) > len(buf) {
+		return nil, fmt.Errorf("%w: ring record of %d bytes, want %d to %d", ErrMalformed, len(p), headerSize+sumSize, len(buf))
+	}
+	b := buf[:copy(buf[:], p)]
+	body, sum := b[:len(b)-sumSize], binary.LittleEndian.Uint64(b[len(b)-sumSize:])
+	if got := uint64(crc32.Checksum(body, castagnoli)); got != sum {
+		return nil, fmt.Errorf("%w: ring message checksum %#x, computed %#x: something other than the peer wrote the ring", ErrMalformed, sum, got)
+	}
+	return body, nil
 }
 
 // DefaultRingCapacity is the data capacity of each ring of a link, in bytes:

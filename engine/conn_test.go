@@ -30,7 +30,7 @@ func TestRingMessageChecksum(t *testing.T) {
 	}
 	var got Msg
 	var buf msgBuf
-	if err := decodeRecord(&got, &buf, typ, rec); err != nil {
+	if err := ring.decode(&got, &buf, typ, rec); err != nil {
 		t.Fatalf("intact record: %v", err)
 	}
 	if got.Out.Fills[1] != m.Out.Fills[1] || got.Out.Resting != 90 {
@@ -38,16 +38,16 @@ func TestRingMessageChecksum(t *testing.T) {
 	}
 	for i := range len(rec) * 8 {
 		rec[i/8] ^= 1 << (i % 8)
-		err := decodeRecord(&got, &buf, typ, rec)
+		err := ring.decode(&got, &buf, typ, rec)
 		if !errors.Is(err, ErrMalformed) {
 			t.Fatalf("bit %d flipped: %v, want ErrMalformed", i, err)
 		}
 		rec[i/8] ^= 1 << (i % 8)
 	}
-	if err := decodeRecord(&got, &buf, typ+1, rec); !errors.Is(err, ErrMalformed) {
+	if err := ring.decode(&got, &buf, typ+1, rec); !errors.Is(err, ErrMalformed) {
 		t.Errorf("foreign record type: %v", err)
 	}
-	if err := decodeRecord(&got, &buf, typ, rec[:len(rec)-8]); !errors.Is(err, ErrMalformed) {
+	if err := ring.decode(&got, &buf, typ, rec[:len(rec)-8]); !errors.Is(err, ErrMalformed) {
 		t.Errorf("record without its checksum: %v", err)
 	}
 }
