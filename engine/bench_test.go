@@ -104,19 +104,23 @@ func runCommits(b *testing.B, k *Core, mode Mode) {
 	s.report(b)
 }
 
-func benchCommit(b *testing.B, mode Mode) {
+// nopCore starts a busy-spinning in-process Core of mode with three
+// NopParticipants, closed when b ends.
+func nopCore(b *testing.B, mode Mode) *Core {
 	k, err := New(Config{Mode: mode, Idle: IdleSpin},
 		&NopParticipant{}, &NopParticipant{}, &NopParticipant{})
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer func() {
+	b.Cleanup(func() {
 		if err := k.Close(); err != nil {
 			b.Error(err)
 		}
-	}()
-	runCommits(b, k, mode)
+	})
+	return k
 }
+
+func benchCommit(b *testing.B, mode Mode) { runCommits(b, nopCore(b, mode), mode) }
 
 // BenchmarkCommit3PC is one 3PC transaction at a time with three in-process
 // participants on one busy-spinning runner.
@@ -174,16 +178,7 @@ func BenchmarkCommit3PCBatch(b *testing.B) {
 }
 
 func benchBatch(b *testing.B, mode Mode, batch int) {
-	k, err := New(Config{Mode: mode, Idle: IdleSpin},
-		&NopParticipant{}, &NopParticipant{}, &NopParticipant{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer func() {
-		if err := k.Close(); err != nil {
-			b.Error(err)
-		}
-	}()
+	k := nopCore(b, mode)
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	committed, aborted := 0, 0

@@ -67,20 +67,8 @@ func benchDirect(b *testing.B) {
 		if timed {
 			t0 = time.Now()
 		}
-		for i, p := range ps {
-			if res.Reason = p.Prepare(tx, &res.Cmd, &res.Out); res.Reason != engine.ReasonNone {
-				for _, q := range ps[:i] {
-					q.Abort(tx)
-				}
-				res.Out.Reset()
-				break
-			}
-		}
+		decideDirect(ps, &res)
 		if res.Reason == engine.ReasonNone {
-			for _, p := range ps {
-				p.PreCommit(tx, &res.Out)
-				p.Commit(tx, &res.Out)
-			}
 			committed++
 			fills += res.Out.NFills
 		}

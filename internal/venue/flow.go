@@ -148,13 +148,10 @@ func (f *Flow) Next(cmd *engine.Command) {
 	case k < 18:
 		f.cancel(cmd, s)
 	default:
-		i := f.pick(s)
-		if i < 0 {
-			f.gtc(cmd, s)
+		o := f.take(cmd, s)
+		if o == nil {
 			return
 		}
-		o := &s.orders[i]
-		o.busy = true
 		cmd.Kind, cmd.OrderID, cmd.Account, cmd.Qty = engine.Replace, o.id, o.account, o.open
 		p := o.price + f.c.Tick*(r.Int64N(9)-4)
 		cmd.Price = min(max(p, s.mid-flowMoveBand*f.c.Tick), s.mid+flowMoveBand*f.c.Tick)
@@ -177,14 +174,22 @@ func (f *Flow) gtc(cmd *engine.Command, s *symFlow) {
 // cancel makes cmd a cancel of a live order of s, or a GTC order if none
 // can be picked.
 func (f *Flow) cancel(cmd *engine.Command, s *symFlow) {
+	if o := f.take(cmd, s); o != nil {
+		cmd.Kind, cmd.OrderID, cmd.Account = engine.Cancel, o.id, o.account
+	}
+}
+
+// take picks a live order of s for a cancel or a replace and marks it busy;
+// with none to pick it makes cmd a GTC order instead and returns nil.
+func (f *Flow) take(cmd *engine.Command, s *symFlow) *liveOrder {
 	i := f.pick(s)
 	if i < 0 {
 		f.gtc(cmd, s)
-		return
+		return nil
 	}
 	o := &s.orders[i]
 	o.busy = true
-	cmd.Kind, cmd.OrderID, cmd.Account = engine.Cancel, o.id, o.account
+	return o
 }
 
 // price returns the price off ticks away from mid on the passive side of

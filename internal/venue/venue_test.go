@@ -105,6 +105,26 @@ func TestNewBuildsEachRole(t *testing.T) {
 	}
 }
 
+// decideDirect runs res.Cmd as transaction res.Tx through the participants
+// without the protocol, as it goes when all of them see every message:
+// each prepares in turn, a NO aborts those that prepared before it, and
+// all YES pre-commit and commit. res.Reason and res.Out say how it ended.
+func decideDirect(ps []engine.Participant, res *engine.Result) {
+	for i, p := range ps {
+		if res.Reason = p.Prepare(res.Tx, &res.Cmd, &res.Out); res.Reason != engine.ReasonNone {
+			for _, q := range ps[:i] {
+				q.Abort(res.Tx)
+			}
+			res.Out.Reset()
+			return
+		}
+	}
+	for _, p := range ps {
+		p.PreCommit(res.Tx, &res.Out)
+		p.Commit(res.Tx, &res.Out)
+	}
+}
+
 // runDirect runs n commands of f through the participants one at a time,
 // as the engine would with all three voting.
 func runDirect(t *testing.T, f *Flow, ps []engine.Participant, first engine.TxID, n int) engine.TxID {
@@ -117,20 +137,7 @@ func runDirect(t *testing.T, f *Flow, ps []engine.Participant, first engine.TxID
 			cmd.OrderID = uint64(tx)
 		}
 		res := engine.Result{Tx: tx, Cmd: cmd}
-		for i, p := range ps {
-			if res.Reason = p.Prepare(tx, &cmd, &res.Out); res.Reason != engine.ReasonNone {
-				for _, q := range ps[:i] {
-					q.Abort(tx)
-				}
-				res.Out.Reset()
-				break
-			}
-		}
-		if res.Reason == engine.ReasonNone {
-			for _, p := range ps {
-				p.Commit(tx, &res.Out)
-			}
-		}
+		decideDirect(ps, &res)
 		f.Observe(&res)
 		tx++
 	}
