@@ -2,7 +2,8 @@
 // transport every commitcore component talks through.
 //
 //   - SPSC: one producer, one consumer, variable-length records; batch
-//     Claim/Commit for the producer and batch Read for the consumer, one
+//     Claim/Commit for the producer (ClaimBatch claims a run of same-size
+//     records in one call) and batch Read for the consumer, one
 //     shared-cursor store per batch on each side.
 //   - MPSC: many producers, one consumer, fixed-size slots claimed with one
 //     CAS; a producer that dies between Claim and Commit is skipped after a

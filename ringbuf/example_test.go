@@ -1,6 +1,7 @@
 package ringbuf_test
 
 import (
+	"encoding/binary"
 	"fmt"
 	"time"
 
@@ -55,4 +56,38 @@ func Example() {
 	// type 1: new order
 	// type 2: cancel
 	// type 3: replace
+}
+
+// A producer of fixed-size records claims them a batch at a time, builds
+// each in place in ring memory and publishes the batch with one Commit.
+// ClaimBatch may return fewer records than asked for (the rest of the data
+// region, or the free space, is shorter): claim again for the rest.
+func ExampleSPSC_ClaimBatch() {
+	r, err := ringbuf.NewSPSC(ringbuf.AlignedBytes(ringbuf.SPSCSize(4096)))
+	if err != nil {
+		panic(err)
+	}
+	const quotes = 5
+	for sent := 0; sent < quotes; {
+		batch, err := r.ClaimBatch(7, 8, quotes-sent)
+		if err != nil {
+			panic(err) // ErrFull: commit, let the consumer drain, try again
+		}
+		for i := range batch.Len() {
+			binary.LittleEndian.PutUint64(batch.Payload(i), uint64(100+sent))
+			sent++
+		}
+		r.Commit()
+	}
+	n, err := r.Read(0, func(typ uint16, p []byte) {
+		fmt.Println("type", typ, "quote", binary.LittleEndian.Uint64(p))
+	})
+	fmt.Println("read", n, err)
+	// Output:
+	// type 7 quote 100
+	// type 7 quote 101
+	// type 7 quote 102
+	// type 7 quote 103
+	// type 7 quote 104
+	// read 5 <nil>
 }

@@ -243,6 +243,77 @@ func (r *SPSC) claimSlow(typ uint16, n int) ([]byte, error) {
 	return r.data[p : p+uint64(n) : p+uint64(n)], nil
 }
 
+// Batch is a run of records of one type and payload size, claimed together
+// by ClaimBatch and laid out back to back in ring memory. Fill each
+// payload in place; the batch becomes visible at the producer's next
+// Commit. A Batch aliases ring memory: do not keep it past that Commit.
+type Batch struct {
+	frames []byte // the records, headers written, each frame bytes long
+	frame  int
+	size   int
+	n      int
+}
+
+// Len returns the number of records in the batch.
+func (b Batch) Len() int { return b.n }
+
+// Payload returns the payload of record i (0 <= i < Len) to fill in.
+func (b Batch) Payload(i int) []byte {
+	p := i*b.frame + HeaderSize
+	return b.frames[p : p+b.size : p+b.size]
+}
+
+// ClaimBatch reserves up to count records of n payload bytes each, all of
+// type typ, with one call: the per-record work of Claim (bounds, free
+// space, the cursor) is done once for the run, which is what makes a
+// stream of small fixed-size records cheap. It claims as many records as
+// fit in the free space and before the end of the data region, at least
+// one, so Len may be less than count: commit or fill them, and claim the
+// rest again (the next claim starts past the wrap). Like Claim, it returns
+// ErrFull at once when not even one record fits and ErrTooLarge when n
+// exceeds MaxPayload; count must be at least 1. Producer side only.
+func (r *SPSC) ClaimBatch(typ uint16, n, count int) (Batch, error) {
+	frame := (HeaderSize + RecordAlign - 1 + uint64(n)) &^ (RecordAlign - 1)
+	idx := r.claimed & r.mask
+	if count < 1 || uint64(n) > uint64(len(r.data))-HeaderSize || idx+frame > uint64(len(r.data)) {
+		return r.claimOne(typ, n, count)
+	}
+	room := min(uint64(len(r.data))-idx, r.limit-r.claimed)
+	if room/frame < uint64(count) && r.limit-r.claimed < uint64(len(r.data))-idx {
+		// The free space last seen is what binds: look again.
+		if err := r.refreshHead(); err != nil {
+			return Batch{}, err
+		}
+		room = min(uint64(len(r.data))-idx, r.limit-r.claimed)
+	}
+	k := min(uint64(count), room/frame)
+	if k == 0 {
+		return r.claimOne(typ, n, count)
+	}
+	frames := r.data[idx : idx+k*frame : idx+k*frame]
+	h := header(uint64(n), typ, kindData)
+	for i := uint64(0); i < k; i++ {
+		binary.LittleEndian.PutUint64(frames[i*frame:], h)
+	}
+	r.claimed += k * frame
+	return Batch{frames: frames, frame: int(frame), size: n, n: int(k)}, nil
+}
+
+// claimOne is ClaimBatch when the next record needs the wrap, the ring
+// looks full, or the arguments are wrong: Claim's slow path, as a batch of
+// one.
+func (r *SPSC) claimOne(typ uint16, n, count int) (Batch, error) {
+	if count < 1 {
+		return Batch{}, fmt.Errorf("claim a batch of %d records: want at least 1", count)
+	}
+	if _, err := r.claimSlow(typ, n); err != nil {
+		return Batch{}, err
+	}
+	frame := align8(HeaderSize + uint64(n))
+	idx := (r.claimed - frame) & r.mask
+	return Batch{frames: r.data[idx : idx+frame : idx+frame], frame: int(frame), size: n, n: 1}, nil
+}
+
 // padWhenIdle handles a record that needs the wrap but does not fit behind
 // the padding yet. With nothing claimed and unpublished, it publishes the
 // padding on its own, so the consumer frees the tail of the data region and

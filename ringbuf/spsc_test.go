@@ -125,6 +125,93 @@ func TestSPSCBatchClaimCommit(t *testing.T) {
 	must.Equal(t, []uint64{0, 1, 2, 3}, got)
 }
 
+// TestSPSCClaimBatch: a batch claims what fits before the end of the data
+// region and in the free space, at least one record; the next claim wraps;
+// nothing shows before Commit; a consumer that frees space is seen.
+func TestSPSCClaimBatch(t *testing.T) {
+	r, mem := newTestSPSC(t, 128) // 8 frames of 16 bytes
+	fill := func(b Batch, first int) {
+		for i := range b.Len() {
+			binary.LittleEndian.PutUint64(b.Payload(i), uint64(first+i))
+		}
+	}
+	payloads := func(recs []rec) []uint64 {
+		var got []uint64
+		for _, x := range recs {
+			must.Equal(t, uint16(9), x.typ)
+			must.Equal(t, 8, len(x.payload))
+			got = append(got, binary.LittleEndian.Uint64([]byte(x.payload)))
+		}
+		return got
+	}
+
+	b, err := r.ClaimBatch(9, 8, 5)
+	must.NoError(t, err)
+	must.Equal(t, 5, b.Len())
+	fill(b, 0)
+	must.Equal(t, uint64(0), word64(mem, offTail).Load(), "claimed records are not published before Commit")
+	r.Commit()
+	must.Equal(t, uint64(80), word64(mem, offTail).Load())
+
+	b, err = r.ClaimBatch(9, 8, 5)
+	must.NoError(t, err)
+	must.Equal(t, 3, b.Len(), "only three frames are left before the end of the data region")
+	fill(b, 5)
+	r.Commit()
+	_, err = r.ClaimBatch(9, 8, 5)
+	must.ErrorIs(t, err, ErrFull)
+	must.Equal(t, []uint64{0, 1, 2, 3, 4, 5, 6, 7}, payloads(readAll(t, r)))
+
+	// The consumer has freed the ring since the producer last looked.
+	b, err = r.ClaimBatch(9, 8, 10)
+	must.NoError(t, err)
+	must.Equal(t, 8, b.Len())
+	fill(b, 8)
+	r.Commit()
+	must.Equal(t, []uint64{8, 9, 10, 11, 12, 13, 14, 15}, payloads(readAll(t, r)))
+
+	// A 24-byte frame does not fit in the last 8 bytes: padding, then the
+	// batch starts again at offset 0.
+	must.NoError(t, r.TryWrite(1, make([]byte, 16)))
+	must.NoError(t, r.TryWrite(1, make([]byte, 80)))
+	readAll(t, r)
+	b, err = r.ClaimBatch(9, 16, 4)
+	must.NoError(t, err)
+	must.Equal(t, 1, b.Len(), "the record that needs the wrap comes alone")
+	b.Payload(0)[0] = 'a'
+	b, err = r.ClaimBatch(9, 16, 4)
+	must.NoError(t, err)
+	must.Equal(t, 3, b.Len(), "the padding and the first record hold 40 of the 128 bytes")
+	for i := range b.Len() {
+		b.Payload(i)[0] = byte('b' + i)
+	}
+	r.Commit()
+	var firsts []byte
+	for _, x := range readAll(t, r) {
+		firsts = append(firsts, x.payload[0])
+	}
+	must.Equal(t, "abcd", string(firsts))
+
+	for _, bad := range []struct {
+		name     string
+		n, count int
+		want     error
+	}{
+		{"payload larger than the ring", MaxPayload(128) + 1, 1, ErrTooLarge},
+		{"negative payload", -1, 1, ErrTooLarge},
+		{"no records", 8, 0, nil},
+		{"negative count", 8, -3, nil},
+	} {
+		_, err := r.ClaimBatch(1, bad.n, bad.count)
+		must.True(t, err != nil, bad.name)
+		if bad.want != nil {
+			must.ErrorIs(t, err, bad.want, bad.name)
+		}
+	}
+	r.Commit()
+	must.Equal(t, 0, len(readAll(t, r)), "a refused claim leaves nothing behind")
+}
+
 func TestSPSCFullAndDeadline(t *testing.T) {
 	r, _ := newTestSPSC(t, 64)
 	for range 4 {

@@ -35,24 +35,46 @@ func checkStressPayload(t testing.TB, p []byte, want uint64) {
 // TestSPSCStress moves 10 million records (times -ringbuf.soak) through a
 // small ring between two goroutines, in batches of varying size and with
 // lengths that move the wrap point around, and checks every record's
-// order, type, length and content.
+// order, type, length and content. Records come in runs of seven of one
+// type and size; the producer claims alternate batches record by record
+// (Claim) and run by run (ClaimBatch), so the two claim paths interleave
+// across every wrap.
 func TestSPSCStress(t *testing.T) {
 	total := uint64(10_000_000 * *soak)
 	if testing.Short() {
 		total = 1_000_000
 	}
 	r, _ := newTestSPSC(t, 4096)
-	size := func(seq uint64) int { return 8 + int(seq%3)*4 } // 8, 12, 16: frames of 16 and 24
+	const run = 7
+	typ := func(seq uint64) uint16 { return uint16(seq / run) }
+	size := func(seq uint64) int { return 8 + int(seq/run%3)*4 } // 8, 12, 16: frames of 16 and 24
 
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
 		var seq uint64
-		for seq < total {
+		for round := 0; seq < total; round++ {
 			batch := 1 + seq%61
-			for i := uint64(0); i < batch && seq < total; i++ {
-				p, err := r.Claim(uint16(seq), size(seq))
+			for i := uint64(0); i < batch && seq < total; {
+				if round%2 == 1 {
+					count := min(run-seq%run, batch-i, total-seq)
+					b, err := r.ClaimBatch(typ(seq), size(seq), int(count))
+					if err == ErrFull {
+						break
+					}
+					if err != nil {
+						t.Errorf("claim batch at %d: %v", seq, err)
+						return
+					}
+					for j := range b.Len() {
+						stressPayload(b.Payload(j), seq)
+						seq++
+						i++
+					}
+					continue
+				}
+				p, err := r.Claim(typ(seq), size(seq))
 				if err == ErrFull {
 					break
 				}
@@ -62,6 +84,7 @@ func TestSPSCStress(t *testing.T) {
 				}
 				stressPayload(p, seq)
 				seq++
+				i++
 			}
 			r.Commit()
 			if r.Len() > r.Capacity()/2 {
@@ -72,9 +95,9 @@ func TestSPSCStress(t *testing.T) {
 
 	var next uint64
 	for next < total {
-		n, err := r.Read(1+int(next%97), func(typ uint16, p []byte) {
-			if typ != uint16(next) || len(p) != size(next) {
-				t.Fatalf("record %d: type %d, %d bytes; want type %d, %d bytes", next, typ, len(p), uint16(next), size(next))
+		n, err := r.Read(1+int(next%97), func(ty uint16, p []byte) {
+			if ty != typ(next) || len(p) != size(next) {
+				t.Fatalf("record %d: type %d, %d bytes; want type %d, %d bytes", next, ty, len(p), typ(next), size(next))
 			}
 			checkStressPayload(t, p, next)
 			next++
