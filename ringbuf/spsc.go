@@ -156,9 +156,16 @@ func newSPSC(mem []byte, capacity, head, tail uint64) *SPSC {
 	}
 }
 
+// maxCursor bounds the cursors AttachSPSC accepts: they count bytes and
+// come nowhere near it in practice (2^62 bytes at 100 GB/s is over a
+// thousand years), and below it the free-space arithmetic cannot overflow.
+const maxCursor = 1 << 62
+
 // checkCursors validates a (head, tail) pair read from ring memory.
 func checkCursors(capacity, head, tail uint64) error {
 	switch {
+	case tail > maxCursor:
+		return corrupt("spsc", "producer cursor", tail, "beyond 2^62: no ring has moved that many bytes")
 	case tail%RecordAlign != 0:
 		return corrupt("spsc", "producer cursor", tail, "not a multiple of %d", RecordAlign)
 	case head%RecordAlign != 0:
@@ -257,7 +264,8 @@ type Batch struct {
 // Len returns the number of records in the batch.
 func (b Batch) Len() int { return b.n }
 
-// Payload returns the payload of record i (0 <= i < Len) to fill in.
+// Payload returns the payload of record i to fill in. It panics unless
+// 0 <= i < Len, like an index out of range.
 func (b Batch) Payload(i int) []byte {
 	p := i*b.frame + HeaderSize
 	return b.frames[p : p+b.size : p+b.size]
@@ -266,12 +274,13 @@ func (b Batch) Payload(i int) []byte {
 // ClaimBatch reserves up to count records of n payload bytes each, all of
 // type typ, with one call: the per-record work of Claim (bounds, free
 // space, the cursor) is done once for the run, which is what makes a
-// stream of small fixed-size records cheap. It claims as many records as
-// fit in the free space and before the end of the data region, at least
-// one, so Len may be less than count: commit or fill them, and claim the
-// rest again (the next claim starts past the wrap). Like Claim, it returns
-// ErrFull at once when not even one record fits and ErrTooLarge when n
-// exceeds MaxPayload; count must be at least 1. Producer side only.
+// stream of small fixed-size records cheap. On success it claims at least
+// one record: as many as fit in the free space before the end of the data
+// region or, when the next record needs the wrap, that record alone after
+// the padding. Len may therefore be less than count: fill and commit them,
+// then claim the rest. Like Claim, it returns ErrFull at once when not
+// even one record fits and ErrTooLarge when n exceeds MaxPayload; a count
+// below 1 is a programming error and returns an error. Producer side only.
 func (r *SPSC) ClaimBatch(typ uint16, n, count int) (Batch, error) {
 	frame := (HeaderSize + RecordAlign - 1 + uint64(n)) &^ (RecordAlign - 1)
 	idx := r.claimed & r.mask
@@ -288,7 +297,9 @@ func (r *SPSC) ClaimBatch(typ uint16, n, count int) (Batch, error) {
 	}
 	k := min(uint64(count), room/frame)
 	if k == 0 {
-		return r.claimOne(typ, n, count)
+		// The record fits before the end, so the free space binds and
+		// was just looked at again: the ring is full.
+		return Batch{}, ErrFull
 	}
 	frames := r.data[idx : idx+k*frame : idx+k*frame]
 	h := header(uint64(n), typ, kindData)
@@ -299,9 +310,8 @@ func (r *SPSC) ClaimBatch(typ uint16, n, count int) (Batch, error) {
 	return Batch{frames: frames, frame: int(frame), size: n, n: int(k)}, nil
 }
 
-// claimOne is ClaimBatch when the next record needs the wrap, the ring
-// looks full, or the arguments are wrong: Claim's slow path, as a batch of
-// one.
+// claimOne is ClaimBatch when the next record needs the wrap or the
+// arguments are wrong: Claim's slow path, as a batch of one.
 func (r *SPSC) claimOne(typ uint16, n, count int) (Batch, error) {
 	if count < 1 {
 		return Batch{}, fmt.Errorf("claim a batch of %d records: want at least 1", count)
@@ -387,7 +397,8 @@ func (r *SPSC) Write(typ uint16, payload []byte, deadline time.Time) error {
 // 0) to fn, in order, and then frees their space with one store of the
 // consumer cursor. payload aliases ring memory and is valid only during the
 // call to fn: copy what must outlive it. Read returns the number of records
-// delivered, 0 when the ring is empty. On corrupt memory it returns the
+// delivered; 0 means none were (the ring was empty, or the call only
+// skipped padding), so poll again. On corrupt memory it returns the
 // records delivered before the bad one and a *CorruptError; the ring stays
 // at the bad record. Consumer side only.
 func (r *SPSC) Read(limit int, fn func(typ uint16, payload []byte)) (int, error) {

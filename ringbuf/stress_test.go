@@ -49,12 +49,16 @@ func TestSPSCStress(t *testing.T) {
 	typ := func(seq uint64) uint16 { return uint16(seq / run) }
 	size := func(seq uint64) int { return 8 + int(seq/run%3)*4 } // 8, 12, 16: frames of 16 and 24
 
-	var wg sync.WaitGroup
+	var (
+		wg   sync.WaitGroup
+		stop atomic.Bool // one side gave up: the other stops waiting for it
+	)
+	defer func() { stop.Store(true); wg.Wait() }()
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
 		var seq uint64
-		for round := 0; seq < total; round++ {
+		for round := 0; seq < total && !stop.Load(); round++ {
 			batch := 1 + seq%61
 			for i := uint64(0); i < batch && seq < total; {
 				if round%2 == 1 {
@@ -65,6 +69,7 @@ func TestSPSCStress(t *testing.T) {
 					}
 					if err != nil {
 						t.Errorf("claim batch at %d: %v", seq, err)
+						stop.Store(true)
 						return
 					}
 					for j := range b.Len() {
@@ -80,6 +85,7 @@ func TestSPSCStress(t *testing.T) {
 				}
 				if err != nil {
 					t.Errorf("claim %d: %v", seq, err)
+					stop.Store(true)
 					return
 				}
 				stressPayload(p, seq)
@@ -94,7 +100,7 @@ func TestSPSCStress(t *testing.T) {
 	}()
 
 	var next uint64
-	for next < total {
+	for next < total && !stop.Load() {
 		n, err := r.Read(1+int(next%97), func(ty uint16, p []byte) {
 			if ty != typ(next) || len(p) != size(next) {
 				t.Fatalf("record %d: type %d, %d bytes; want type %d, %d bytes", next, ty, len(p), typ(next), size(next))
@@ -110,6 +116,9 @@ func TestSPSCStress(t *testing.T) {
 		}
 	}
 	wg.Wait()
+	if stop.Load() {
+		return
+	}
 	if n, _ := r.Read(0, func(uint16, []byte) {}); n != 0 {
 		t.Fatalf("%d records after the last one", n)
 	}
