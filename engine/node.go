@@ -15,10 +15,13 @@ const (
 	// reads the decision table itself.
 	DefaultDecisionTimeout = 200 * time.Microsecond
 	// DefaultCommitTimeout is how long a node waits in PRECOMMITTED for
-	// COMMIT before it commits on its own.
+	// COMMIT before it commits on its own, if the coordinator looks dead
+	// (otherwise it waits up to the grace period).
 	DefaultCommitTimeout = 200 * time.Microsecond
 	// DefaultGrace is how long a node in PREPARED waits for a coordinator
-	// that still looks alive before it aborts an UNDECIDED transaction.
+	// that still looks alive before it aborts an UNDECIDED transaction, and
+	// how long a node in PRECOMMITTED waits for such a coordinator's COMMIT
+	// before it commits on its own.
 	DefaultGrace = 2 * time.Millisecond
 )
 
@@ -62,7 +65,7 @@ type entry struct {
 	tx     TxID
 	state  uint8
 	reason Reason // of a NO vote, re-sent on a duplicate PREPARE
-	since  int64  // entered PREPARED
+	since  int64  // entered PREPARED, then PRECOMMITTED
 	out    Outcome
 }
 
@@ -205,7 +208,7 @@ func (n *Node) Step(now int64, m *Msg) error {
 		case stPrepared:
 			copyOutcome(&e.out, &m.Out)
 			n.p.PreCommit(m.Tx, &e.out)
-			e.state = stPreCommitted
+			e.state, e.since = stPreCommitted, now
 			n.timers.set(slot, now+n.commitTO)
 		case stAborted:
 			n.counters.Conflicts++
@@ -340,8 +343,14 @@ func (n *Node) abort(e *entry, slot int, r Reason) {
 // decision table: ABORT ⇒ it aborts; COMMIT ⇒ it waits for the Outcome,
 // which a live or backup coordinator retransmits; UNDECIDED with the
 // coordinator dead or the grace period over ⇒ it CASes ABORT and follows
-// whatever the table then says. In PRECOMMITTED it commits on its own: the
-// decision is COMMIT.
+// whatever the table then says. In PRECOMMITTED it commits on its own (the
+// decision is COMMIT) once the coordinator looks dead or the grace period
+// is over. While the coordinator lives it waits for the COMMIT instead:
+// committing on a timer puts this node's commit at a different place among
+// the coordinator's messages than its peers' commits, and a later PREPARE
+// that one participant votes on with the transaction committed and another
+// with it only pre-committed gets votes computed on different states (a
+// replace that matching sizes after a fill and settlement before it).
 func (n *Node) Tick(now int64) {
 	for {
 		at, slot, ok := n.timers.next()
@@ -354,6 +363,10 @@ func (n *Node) Tick(now int64) {
 		case stPrepared:
 			n.terminate(now, e, slot)
 		case stPreCommitted:
+			if n.alive && now-e.since < n.grace {
+				n.timers.set(slot, min(now+n.commitTO, e.since+n.grace))
+				continue
+			}
 			n.commit(e, slot)
 		default:
 			n.timers.stop(slot)

@@ -252,17 +252,35 @@ func TestNodeRules(t *testing.T) {
 			wantTable: Commit,
 		},
 		{
-			name: "PRECOMMITTED timeout commits on its own",
+			name: "PRECOMMITTED, coordinator dead: commits on its own after the commit timeout",
 			run: func(r *nodeRig) {
 				r.open(1)
 				r.step(0, MsgPrepare, 1, 1)
 				_, _, _ = r.tab.Commit(tx1(1))
-				r.step(0, MsgPreCommit, 1, 1)
-				r.tick(int64(DefaultCommitTimeout))
+				r.step(us, MsgPreCommit, 1, 1)
+				r.n.SetCoordinatorAlive(false)
+				r.tick(us + int64(DefaultCommitTimeout))
+				eq(r.t, "state", "COMMITTED", r.n.State(tx1(1)))
 				r.step(0, MsgCommit, 1, 1)
 			},
 			calls:   "prepare 1|precommit 1|commit 1 fills 2",
 			replies: "VOTE 1 none +out|PRECOMMIT-ACK 1|COMMIT-ACK 1",
+		},
+		{
+			name: "PRECOMMITTED, coordinator alive: waits for COMMIT up to the grace period",
+			run: func(r *nodeRig) {
+				r.open(1)
+				r.step(0, MsgPrepare, 1, 1)
+				_, _, _ = r.tab.Commit(tx1(1))
+				r.step(us, MsgPreCommit, 1, 1)
+				r.tick(us + int64(DefaultCommitTimeout))
+				r.tick(us + int64(DefaultGrace) - 1)
+				eq(r.t, "state", "PRECOMMITTED", r.n.State(tx1(1)))
+				r.tick(us + int64(DefaultGrace))
+				eq(r.t, "state", "COMMITTED", r.n.State(tx1(1)))
+			},
+			calls:   "prepare 1|precommit 1|commit 1 fills 2",
+			replies: "VOTE 1 none +out|PRECOMMIT-ACK 1",
 		},
 	}
 	for _, c := range cases {
