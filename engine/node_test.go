@@ -97,6 +97,13 @@ func (r *nodeRig) tick(now int64) {
 
 func TestNodeRules(t *testing.T) {
 	const us = 1000
+	// precommitted takes tx 1 to PRECOMMITTED at 1 µs, decided COMMIT.
+	precommitted := func(r *nodeRig) {
+		r.open(1)
+		r.step(0, MsgPrepare, 1, 1)
+		_, _, _ = r.tab.Commit(tx1(1))
+		r.step(us, MsgPreCommit, 1, 1)
+	}
 	cases := []struct {
 		name      string
 		run       func(r *nodeRig)
@@ -254,10 +261,7 @@ func TestNodeRules(t *testing.T) {
 		{
 			name: "PRECOMMITTED, coordinator dead: commits on its own after the commit timeout",
 			run: func(r *nodeRig) {
-				r.open(1)
-				r.step(0, MsgPrepare, 1, 1)
-				_, _, _ = r.tab.Commit(tx1(1))
-				r.step(us, MsgPreCommit, 1, 1)
+				precommitted(r)
 				r.n.SetCoordinatorAlive(false)
 				r.tick(us + int64(DefaultCommitTimeout))
 				eq(r.t, "state", "COMMITTED", r.n.State(tx1(1)))
@@ -269,10 +273,7 @@ func TestNodeRules(t *testing.T) {
 		{
 			name: "PRECOMMITTED, coordinator alive: waits for COMMIT up to the grace period",
 			run: func(r *nodeRig) {
-				r.open(1)
-				r.step(0, MsgPrepare, 1, 1)
-				_, _, _ = r.tab.Commit(tx1(1))
-				r.step(us, MsgPreCommit, 1, 1)
+				precommitted(r)
 				r.tick(us + int64(DefaultCommitTimeout))
 				r.tick(us + int64(DefaultGrace) - 1)
 				eq(r.t, "state", "PRECOMMITTED", r.n.State(tx1(1)))

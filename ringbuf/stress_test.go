@@ -57,40 +57,41 @@ func TestSPSCStress(t *testing.T) {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
+		// claim claims and fills up to count records from seq, one by one
+		// or as one batch, and returns how many it claimed.
+		claim := func(batched bool, seq, count uint64) (uint64, error) {
+			if !batched {
+				p, err := r.Claim(typ(seq), size(seq))
+				if err != nil {
+					return 0, err
+				}
+				stressPayload(p, seq)
+				return 1, nil
+			}
+			b, err := r.ClaimBatch(typ(seq), size(seq), int(count))
+			if err != nil {
+				return 0, err
+			}
+			for j := range b.Len() {
+				stressPayload(b.Payload(j), seq+uint64(j))
+			}
+			return uint64(b.Len()), nil
+		}
 		var seq uint64
 		for round := 0; seq < total && !stop.Load(); round++ {
 			batch := 1 + seq%61
 			for i := uint64(0); i < batch && seq < total; {
-				if round%2 == 1 {
-					count := min(run-seq%run, batch-i, total-seq)
-					b, err := r.ClaimBatch(typ(seq), size(seq), int(count))
-					if err == ErrFull {
-						break
-					}
-					if err != nil {
-						t.Errorf("claim batch at %d: %v", seq, err)
-						stop.Store(true)
-						return
-					}
-					for j := range b.Len() {
-						stressPayload(b.Payload(j), seq)
-						seq++
-						i++
-					}
-					continue
-				}
-				p, err := r.Claim(typ(seq), size(seq))
+				n, err := claim(round%2 == 1, seq, min(run-seq%run, batch-i, total-seq))
 				if err == ErrFull {
 					break
 				}
 				if err != nil {
-					t.Errorf("claim %d: %v", seq, err)
+					t.Errorf("claim at %d: %v", seq, err)
 					stop.Store(true)
 					return
 				}
-				stressPayload(p, seq)
-				seq++
-				i++
+				seq += n
+				i += n
 			}
 			r.Commit()
 			if r.Len() > r.Capacity()/2 {
