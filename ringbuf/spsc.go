@@ -254,21 +254,25 @@ func (r *SPSC) claimSlow(typ uint16, n int) ([]byte, error) {
 // by ClaimBatch and laid out back to back in ring memory. Fill each
 // payload in place; the batch becomes visible at the producer's next
 // Commit. A Batch aliases ring memory: do not keep it past that Commit.
+//
+// A Batch is kept to 32 bytes in three fields (MaxCapacity fits in a
+// uint32), the most the compiler keeps in registers: a larger one lives on
+// the stack and is copied whole on every Payload call of a fill loop.
 type Batch struct {
-	frames []byte // the records, headers written, each frame bytes long
-	frame  int
-	size   int
-	n      int
+	frames []byte // the records, headers written, back to back
+	size   uint32 // payload bytes of each record
+	n      uint32 // records
 }
 
 // Len returns the number of records in the batch.
-func (b Batch) Len() int { return b.n }
+func (b Batch) Len() int { return int(b.n) }
 
 // Payload returns the payload of record i to fill in. It panics unless
 // 0 <= i < Len, like an index out of range.
 func (b Batch) Payload(i int) []byte {
-	p := i*b.frame + HeaderSize
-	return b.frames[p : p+b.size : p+b.size]
+	size := int(b.size)
+	p := i*((HeaderSize+RecordAlign-1+size)&^(RecordAlign-1)) + HeaderSize
+	return b.frames[p : p+size : p+size]
 }
 
 // ClaimBatch reserves up to count records of n payload bytes each, all of
@@ -307,7 +311,7 @@ func (r *SPSC) ClaimBatch(typ uint16, n, count int) (Batch, error) {
 		binary.LittleEndian.PutUint64(frames[i*frame:], h)
 	}
 	r.claimed += k * frame
-	return Batch{frames: frames, frame: int(frame), size: n, n: int(k)}, nil
+	return Batch{frames: frames, size: uint32(n), n: uint32(k)}, nil
 }
 
 // claimOne is ClaimBatch when the next record needs the wrap or the
@@ -321,7 +325,7 @@ func (r *SPSC) claimOne(typ uint16, n, count int) (Batch, error) {
 	}
 	frame := align8(HeaderSize + uint64(n))
 	idx := (r.claimed - frame) & r.mask
-	return Batch{frames: r.data[idx : idx+frame : idx+frame], frame: int(frame), size: n, n: 1}, nil
+	return Batch{frames: r.data[idx : idx+frame : idx+frame], size: uint32(n), n: 1}, nil
 }
 
 // padWhenIdle handles a record that needs the wrap but does not fit behind
