@@ -53,13 +53,14 @@ func needTwoProcs(b *testing.B) {
 // one Commit. Each Commit hands the cursor's cache line, and the line
 // where the next batch starts, to the consumer's core and back, so the
 // batch is large (256 records, 18 KiB) to spread that cost: at 64 records
-// the median time per record was 3–67% higher in three runs here. The consumer reads all available records per Read and copies
-// each 64-byte payload out. A machine shared with other work must not
-// starve the peer, so neither side spins for long: both idle with
-// SpinPark, as a channel's sender and receiver park: the consumer on a
-// doorbell each Commit rings, the producer (when the ring is full) on one
-// each Read rings (SetSpaceDoorbell). Ringing costs a load while nobody is
-// parked. ns/op is per record.
+// the median time per record was 3–67% higher in three runs here. The
+// consumer reads all available records per Read and copies each 64-byte
+// payload out. A machine shared with other work must not starve the peer,
+// so neither side spins for long: both idle with SpinPark, as a channel's
+// sender and receiver park: the consumer on a doorbell each Commit rings,
+// the producer (when the ring is full) on one each Read rings
+// (SetSpaceDoorbell). Ringing costs a load while nobody is parked. ns/op
+// is per record.
 func BenchmarkSPSCThroughput(b *testing.B) {
 	for _, rc := range throughputRings {
 		b.Run(rc.name, func(b *testing.B) { benchSPSCThroughput(b, rc.capacity) })
