@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/HdrHistogram/hdrhistogram-go"
 
 	"github.com/commitcore/commitcore/shm"
@@ -231,4 +233,91 @@ func benchBatch(b *testing.B, mode Mode, batch int) {
 	b.StopTimer()
 	b.ReportMetric(float64(committed)/elapsed.Seconds(), "tx/s")
 	b.ReportMetric(float64(aborted)/float64(b.N), "aborts/op")
+}
+
+// BenchmarkCommitCost measures the processor time one committed transaction
+// costs the coordinator and the three participant nodes together, with no
+// thread hop: one goroutine Sends a batch, then runs the Core's duty cycle
+// and the participants' Host in turn over in-process rings until the batch
+// is done. Cross-core transfers, which dominate every latency figure here
+// and swing with the VM's placement, are absent, so this is the stable
+// measure of the software's own work: host-ns/tx and coord-ns/tx split it
+// between the two threads a deployment runs, and the busier of the two
+// bounds BenchmarkCommit3PCBatch. 2PC is the peer.
+func BenchmarkCommitCost(b *testing.B) {
+	for _, mode := range []Mode{ThreePhase, TwoPhase} {
+		b.Run(mode.String(), func(b *testing.B) { benchCost(b, mode) })
+	}
+}
+
+func benchCost(b *testing.B, mode Mode) {
+	const batch = 64
+	table, err := InitDecisionTable(make([]byte, DecisionTableSize(DefaultSlots)), DefaultSlots)
+	require.NoError(b, err)
+	near, far, err := NewPipe(DefaultRingCapacity)
+	require.NoError(b, err)
+	// Timeouts far beyond any stall of the machine: this measures work,
+	// and a transaction that waits out a descheduling is still work done.
+	const patient = time.Second
+	clock := NewMonotonicClock()
+	var nodes []*Node
+	for i := range 3 {
+		nd, err := NewNode(NodeConfig{ID: NodeID(i), Matching: i == 0, Participant: &NopParticipant{}, Table: table,
+			DecisionTimeout: patient, CommitTimeout: patient, Grace: patient})
+		require.NoError(b, err)
+		nodes = append(nodes, nd)
+	}
+	host, err := NewHost(far, clock, nodes...)
+	require.NoError(b, err)
+	k, err := Dial(Config{Mode: mode, Idle: IdleSpin, Clock: clock, Timeouts: Timeouts{Prepare: patient, PreCommit: patient}}, table, Remote{Conn: near, Nodes: []NodeID{0, 1, 2}})
+	require.NoError(b, err)
+	committed, aborted := 0, 0
+	count := func(r *Result) {
+		if r.Reason == ReasonNone {
+			committed++
+		} else {
+			aborted++
+		}
+	}
+	var coordNs, hostNs time.Duration
+	cmd := order(1)
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		cmd.ClientOrderID = uint64(i)
+		if _, err := k.Send(&cmd); err != nil {
+			b.Fatal(err)
+		}
+		if (i+1)%batch != 0 {
+			continue
+		}
+		for k.InFlight() > 0 {
+			t0 := time.Now()
+			if _, err := k.Poll(count); err != nil {
+				b.Fatal(err)
+			}
+			t1 := time.Now()
+			if _, err := host.DoWork(); err != nil {
+				b.Fatal(err)
+			}
+			coordNs += t1.Sub(t0)
+			hostNs += time.Since(t1)
+		}
+	}
+	for k.InFlight() > 0 {
+		if _, err := k.Poll(count); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := host.DoWork(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if _, err := k.Poll(count); err != nil {
+		b.Fatal(err)
+	}
+	b.StopTimer()
+	if aborted > 0 {
+		b.Fatalf("%d of %d transactions aborted with nothing to abort them", aborted, committed+aborted)
+	}
+	b.ReportMetric(float64(hostNs)/float64(committed), "host-ns/tx")
+	b.ReportMetric(float64(coordNs)/float64(committed), "coord-ns/tx")
 }

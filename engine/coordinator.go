@@ -85,8 +85,6 @@ type Result struct {
 	Cmd Command
 	// Reason is ReasonNone for a commit, else why it aborted.
 	Reason Reason
-	// Out is the Outcome every participant applied; empty for an abort.
-	Out Outcome
 	// Per-phase latencies in nanoseconds: PREPARE fan-out to the last vote;
 	// commit point to the last PRE-COMMIT ack (0 in 2PC); to the last
 	// COMMIT or ABORT ack. Total is from Propose to the Result.
@@ -98,6 +96,19 @@ type Result struct {
 	// ReasonParticipantUnavailable), the instant on the coordinator's clock
 	// when it is worth sending again, as the Gate said; 0 otherwise.
 	ResumesAt int64
+	// Out is the Outcome every participant applied; empty for an abort.
+	// It comes last, so that a Result with few fills lies in its first
+	// cache lines.
+	Out Outcome
+}
+
+// copyResult copies src into dst as far as src's Outcome reaches: a
+// Result is over a kilobyte, nearly all of it fills that few carry.
+func copyResult(dst, src *Result) {
+	dst.Tx, dst.Cmd, dst.Reason = src.Tx, src.Cmd, src.Reason
+	dst.Prepare, dst.PreCommit, dst.Commit, dst.Total = src.Prepare, src.PreCommit, src.Commit, src.Total
+	dst.Recovered, dst.ResumesAt = src.Recovered, src.ResumesAt
+	copyOutcome(&dst.Out, &src.Out)
 }
 
 // Counters are a state machine's running totals. They are plain values:

@@ -560,7 +560,7 @@ func (k *Core) flush() (int, error) {
 	for i := range rd.Results {
 		r := &rd.Results[i]
 		if r.Tx == k.want && k.out != nil {
-			*k.out = *r
+			copyResult(k.out, r)
 			k.got = true
 			continue
 		}
@@ -654,7 +654,7 @@ func (q *resultQueue) push(r *Result) bool {
 	if q.size == len(q.buf) {
 		return false
 	}
-	q.buf[(q.head+q.size)%len(q.buf)] = *r
+	copyResult(&q.buf[(q.head+q.size)%len(q.buf)], r)
 	q.size++
 	return true
 }

@@ -273,3 +273,27 @@ func BenchmarkMsgEncodeDecode(b *testing.B) {
 		}
 	})
 }
+
+// TestCopyResult checks that copyResult copies every field of a Result, so
+// that a field added later cannot be silently dropped between the
+// coordinator and the caller.
+func TestCopyResult(t *testing.T) {
+	src := Result{
+		Tx: MakeTxID(2, 7), Cmd: Command{Kind: NewOrder, Qty: 3}, Reason: ReasonCreditLimit,
+		Prepare: 1, PreCommit: 2, Commit: 3, Total: 4, Recovered: true, ResumesAt: 5,
+		Out: sampleOutcome(2, 1),
+	}
+	v := reflect.ValueOf(src)
+	for i := range v.NumField() {
+		if v.Field(i).IsZero() {
+			t.Fatalf("sample Result leaves %s zero: set it so the test covers it", v.Type().Field(i).Name)
+		}
+	}
+	var dst Result
+	dst.Out = sampleOutcome(MaxFills, MaxRemoved) // stale fills beyond src's count stay
+	copyResult(&dst, &src)
+	dst.Out = validPart(&dst.Out)
+	if !reflect.DeepEqual(dst, src) {
+		t.Fatalf("copyResult:\n got %+v\nwant %+v", dst, src)
+	}
+}
