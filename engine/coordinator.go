@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"math/bits"
 )
 
 // Mode selects the commit protocol.
@@ -474,7 +475,8 @@ func (c *Coordinator) slot(x *ctx) int { return int(uint64(x.tx) & c.mask) }
 // Step handles one message from a participant. Messages of another epoch,
 // duplicates and late ones are ignored (and counted as Stale); an error
 // means the message could not have come from a correct participant, or the
-// log or table failed.
+// log or table failed. A message with Senders counts as one from each of
+// them.
 func (c *Coordinator) Step(now int64, m *Msg) error {
 	if !c.started {
 		return ErrNotStarted
@@ -488,6 +490,28 @@ func (c *Coordinator) Step(now int64, m *Msg) error {
 	if m.Type.fromCoordinator() || !m.Type.valid() {
 		return fmt.Errorf("coordinator step: %w: %v is not a participant message", ErrMalformed, m.Type)
 	}
+	if m.Senders == 0 {
+		return c.step(now, m)
+	}
+	if bits.Len16(m.Senders) > c.cfg.Participants {
+		return fmt.Errorf("coordinator step: %w: %v from senders %#x, beyond the %d participants", ErrMalformed, m.Type, m.Senders, c.cfg.Participants)
+	}
+	// A merged message is each sender's own: step it once per sender,
+	// and give the caller its message back as it was.
+	from := m.From
+	for s := m.Senders; s != 0; s &= s - 1 {
+		m.From = NodeID(bits.TrailingZeros16(s))
+		if err := c.step(now, m); err != nil {
+			m.From = from
+			return err
+		}
+	}
+	m.From = from
+	return nil
+}
+
+// step handles a message from the one participant m.From.
+func (c *Coordinator) step(now int64, m *Msg) error {
 	if int(m.From) >= c.cfg.Participants {
 		return fmt.Errorf("coordinator step: %w: %v from unknown participant %d", ErrMalformed, m.Type, m.From)
 	}

@@ -93,14 +93,19 @@
 // accel fabric) is one message followed by its CRC-32C, checked on a
 // private copy before decoding, so bytes scribbled over shared memory are
 // refused rather than acted on; the heap rings of New, which only this
-// process's engine writes, carry the message alone. Config.Gate lets a circuit breaker take
-// part in the coordinator's decisions (see Gate and package circuitbreaker).
+// process's engine writes, carry the message alone. Config.Gate lets a
+// circuit breaker take part in the coordinator's decisions (see Gate and
+// package circuitbreaker).
 //
 // # Wire format
 //
 // Msg and Record share one little-endian framing: a 24-byte header and the
 // payload the type needs (layout in msg.go). A PREPARE is 80 bytes, a vote
-// 24, a PRE-COMMIT with one fill 104. Decode validates every field.
+// 24, a PRE-COMMIT with one fill 104. Decode validates every field. A Host
+// sends the identical acks and outcome-less votes of the nodes it serves as
+// one message whose Senders lists them (8 bytes more), so that each phase
+// costs one or two messages per host, not one per participant; the
+// coordinator counts it once per sender.
 //
 // # Tests
 //

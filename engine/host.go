@@ -3,6 +3,7 @@ package engine
 import (
 	"errors"
 	"fmt"
+	"math/bits"
 )
 
 // Host is the agent that serves one or more participant Nodes over one
@@ -17,10 +18,12 @@ type Host struct {
 	nodes []*Node
 	byID  [MaxParticipants]*Node
 	msg   Msg
-	buf   msgBuf
-	now   int64
-	err   error
-	read  func(uint16, []byte)
+	// merged is the message flush sends for several nodes at once.
+	merged Msg
+	buf    msgBuf
+	now    int64
+	err    error
+	read   func(uint16, []byte)
 	// Dropped counts messages lost to a full outbound ring.
 	dropped uint64
 }
@@ -65,23 +68,75 @@ func (h *Host) DoWork() (int, error) {
 			nd.Tick(h.now)
 		}
 	}
-	sent := 0
+	sent, err := h.flush()
+	if err != nil {
+		return n, fmt.Errorf("host: %w", err)
+	}
 	for _, nd := range h.nodes {
-		rd := nd.Ready()
-		for i := range rd.Msgs {
-			ok, err := h.conn.send(&rd.Msgs[i])
-			if err != nil {
-				return n, fmt.Errorf("host: %w", err)
-			}
-			if !ok {
-				h.dropped++
-			}
-			sent++
-		}
 		nd.Advance()
 	}
 	h.conn.Tx.Commit()
 	return n + sent, nil
+}
+
+// flush sends what the nodes' Readys hold. The nodes answer the same
+// broadcasts, so their i-th messages are often the same ack or the same
+// outcome-less vote: those go as one message with Senders set. Each node's
+// messages keep their order.
+func (h *Host) flush() (int, error) {
+	var all [MaxParticipants][]Msg
+	longest := 0
+	for j, nd := range h.nodes {
+		all[j] = nd.ready.Msgs
+		longest = max(longest, len(all[j]))
+	}
+	nodes := all[:len(h.nodes)]
+	sent := 0
+	for i := range longest {
+		var done uint32 // nodes whose i-th message went merged
+		for j, msgs := range nodes {
+			if i >= len(msgs) || done&(1<<j) != 0 {
+				continue
+			}
+			m := &msgs[i]
+			if mergeable(m) {
+				senders := uint16(1) << m.From
+				for k := j + 1; k < len(nodes); k++ {
+					if o := nodes[k]; i < len(o) && mergeable(&o[i]) && sameReply(m, &o[i]) {
+						senders |= 1 << o[i].From
+						done |= 1 << k
+					}
+				}
+				if senders != 1<<m.From {
+					g := &h.merged // field by field: a Msg literal would clear a kilobyte of Outcome
+					g.Type, g.To, g.Epoch, g.Tx, g.Reason, g.HasOutcome = m.Type, m.To, m.Epoch, m.Tx, m.Reason, false
+					g.From, g.Senders = NodeID(bits.TrailingZeros16(senders)), senders
+					m = g
+				}
+			}
+			if err := h.send(m); err != nil {
+				return sent, err
+			}
+			sent++
+		}
+	}
+	return sent, nil
+}
+
+func (h *Host) send(m *Msg) error {
+	ok, err := h.conn.send(m)
+	if !ok && err == nil {
+		h.dropped++
+	}
+	return err
+}
+
+// mergeable reports whether m may share a message with other nodes'.
+func mergeable(m *Msg) bool { return !m.HasOutcome && m.Senders == 0 }
+
+// sameReply reports whether a and b say the same thing for different nodes.
+func sameReply(a, b *Msg) bool {
+	return a.Type == b.Type && a.Tx == b.Tx && a.Epoch == b.Epoch && a.Reason == b.Reason && a.To == b.To && a.From != b.From
 }
 
 func (h *Host) onRecord(typ uint16, p []byte) {

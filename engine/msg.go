@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math/bits"
 )
 
 // MsgType says which protocol step a Msg is.
@@ -72,11 +73,17 @@ const MaxParticipants = 16
 // pointer, so the large Outcome is copied only as far as NFills and NRemoved
 // reach.
 type Msg struct {
-	Type  MsgType
-	From  NodeID
-	To    NodeID
-	Epoch Epoch // the sending coordinator's epoch (participants echo it)
-	Tx    TxID
+	Type MsgType
+	From NodeID
+	To   NodeID
+	// Senders, when not zero, is the set of participants (bit i for node
+	// i) that each sent this same message, From being the lowest: a Host
+	// merges the identical acks and outcome-less votes of the nodes it
+	// serves into one, so that a phase costs one message per host rather
+	// than per participant. Zero means From alone.
+	Senders uint16
+	Epoch   Epoch // the sending coordinator's epoch (participants echo it)
+	Tx      TxID
 	// Reason is the vote (ReasonNone is YES) or why an Abort aborts.
 	Reason Reason
 	// HasOutcome says Out is meaningful: a matching YES vote, a PreCommit,
@@ -93,7 +100,8 @@ type Msg struct {
 //	  0    1 type (MsgType, or RecordKind for journal records)
 //	  1    1 from (NodeID; 0 in records)
 //	  2    1 to   (NodeID; 0 in records)
-//	  3    1 flags: bit 0 outcome follows, bit 1 command follows; others zero
+//	  3    1 flags: bit 0 outcome follows, bit 1 command follows, bit 2
+//	         senders follow; others zero
 //	  4    4 epoch
 //	  8    8 tx
 //	 16    2 reason
@@ -101,7 +109,10 @@ type Msg struct {
 //	 19    1 nremoved (≤ MaxRemoved; zero without an outcome)
 //	 20    4 length of the whole message in bytes, header included
 //
-// then the command (56 bytes) if flag bit 1, then the outcome if flag bit 0:
+// then the senders (8 bytes: the set of participants, bit i for node i, at
+// least two of them, the lowest being from; the upper 48 bits zero) if flag
+// bit 2, then the command (56 bytes) if flag bit 1, then the outcome if
+// flag bit 0:
 // resting, resting price, canceled (8 bytes each), nfills fills of 56 bytes
 // and nremoved removals of 32 bytes. The length is a multiple of 8, so
 // messages packed back to back stay 8-byte aligned and a batch is simply
@@ -113,8 +124,11 @@ const (
 	removalSize = 32
 	outcomeBase = 24
 
+	sendersSize = 8
+
 	flagOutcome = 1 << 0
 	flagCommand = 1 << 1
+	flagSenders = 1 << 2
 
 	// MaxMsgSize is the largest encoded message or record.
 	MaxMsgSize = headerSize + commandSize + outcomeBase + MaxFills*fillSize + MaxRemoved*removalSize
@@ -141,6 +155,9 @@ func malformed(format string, args ...any) error {
 // Size returns the encoded size of m in bytes.
 func (m *Msg) Size() int {
 	n := headerSize
+	if m.Senders != 0 {
+		n += sendersSize
+	}
 	if m.Type == MsgPrepare {
 		n += commandSize
 	}
@@ -168,7 +185,7 @@ func (m *Msg) Encode(dst []byte) (int, error) {
 	if m.HasOutcome {
 		out = &m.Out
 	}
-	n, err := encodeFrame(dst, uint8(m.Type), m.From, m.To, m.Epoch, m.Tx, m.Reason, cmd, out)
+	n, err := encodeFrame(dst, uint8(m.Type), m.From, m.To, m.Senders, m.Epoch, m.Tx, m.Reason, cmd, out)
 	if err != nil {
 		return 0, fmt.Errorf("encode %v: %w", m.Type, err)
 	}
@@ -186,7 +203,7 @@ func (m *Msg) Decode(src []byte) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("decode message: %w", err)
 	}
-	m.Type, m.From, m.To = MsgType(f.kind), f.from, f.to
+	m.Type, m.From, m.To, m.Senders = MsgType(f.kind), f.from, f.to, f.senders
 	m.Epoch, m.Tx, m.Reason = f.epoch, f.tx, f.reason
 	m.HasOutcome = f.flags&flagOutcome != 0
 	if !m.HasOutcome {
@@ -225,6 +242,16 @@ func (m *Msg) check() error {
 		}
 		if m.To != CoordinatorID {
 			return malformed("%v to node %d", m.Type, m.To)
+		}
+	}
+	if m.Senders != 0 {
+		switch {
+		case m.Type.fromCoordinator():
+			return malformed("%v with senders %#x", m.Type, m.Senders)
+		case m.HasOutcome:
+			return malformed("%v with an outcome from senders %#x", m.Type, m.Senders)
+		case bits.OnesCount16(m.Senders) < 2 || NodeID(bits.TrailingZeros16(m.Senders)) != m.From:
+			return malformed("%v from %d with senders %#x: want two or more, the lowest being from", m.Type, m.From, m.Senders)
 		}
 	}
 	if !m.Reason.Valid() {
@@ -335,7 +362,7 @@ func (r *Record) Encode(dst []byte) (int, error) {
 	if r.Kind == RecCommit {
 		cmd, out = &r.Cmd, &r.Out
 	}
-	n, err := encodeFrame(dst, uint8(r.Kind), 0, 0, r.Epoch, r.Tx, r.Reason, cmd, out)
+	n, err := encodeFrame(dst, uint8(r.Kind), 0, 0, 0, r.Epoch, r.Tx, r.Reason, cmd, out)
 	if err != nil {
 		return 0, fmt.Errorf("encode %v record: %w", r.Kind, err)
 	}
@@ -442,6 +469,7 @@ func checkOutcome(o *Outcome) error {
 type frame struct {
 	kind     uint8
 	from, to NodeID
+	senders  uint16
 	flags    uint8
 	epoch    Epoch
 	tx       TxID
@@ -452,9 +480,13 @@ type frame struct {
 
 var le = binary.LittleEndian
 
-func encodeFrame(dst []byte, kind uint8, from, to NodeID, epoch Epoch, tx TxID, reason Reason, cmd *Command, out *Outcome) (int, error) {
+func encodeFrame(dst []byte, kind uint8, from, to NodeID, senders uint16, epoch Epoch, tx TxID, reason Reason, cmd *Command, out *Outcome) (int, error) {
 	n := headerSize
 	var flags uint8
+	if senders != 0 {
+		n += sendersSize
+		flags |= flagSenders
+	}
 	if cmd != nil {
 		n += commandSize
 		flags |= flagCommand
@@ -476,6 +508,10 @@ func encodeFrame(dst []byte, kind uint8, from, to NodeID, epoch Epoch, tx TxID, 
 	b[18], b[19] = byte(nf), byte(nr)
 	le.PutUint32(b[20:], uint32(n))
 	p := b[headerSize:]
+	if senders != 0 {
+		le.PutUint64(p, uint64(senders))
+		p = p[sendersSize:]
+	}
 	if cmd != nil {
 		putCommand(p, cmd)
 		p = p[commandSize:]
@@ -507,13 +543,16 @@ func decodeFrame(src []byte, f *frame) (int, error) {
 	f.reason = Reason(le.Uint16(src[16:]))
 	nf, nr := int(src[18]), int(src[19])
 	length := le.Uint32(src[20:])
-	if f.flags&^(flagOutcome|flagCommand) != 0 {
+	if f.flags&^(flagOutcome|flagCommand|flagSenders) != 0 {
 		return 0, malformed("flags %#x", f.flags)
 	}
 	if nf > MaxFills || nr > MaxRemoved {
 		return 0, malformed("%d fills, %d removals exceed %d, %d", nf, nr, MaxFills, MaxRemoved)
 	}
 	want := headerSize
+	if f.flags&flagSenders != 0 {
+		want += sendersSize
+	}
 	if f.flags&flagCommand != 0 {
 		want += commandSize
 	}
@@ -529,6 +568,15 @@ func decodeFrame(src []byte, f *frame) (int, error) {
 		return 0, fmt.Errorf("%w: %d bytes, message needs %d", ErrShortBuffer, len(src), want)
 	}
 	p := src[headerSize:want]
+	f.senders = 0
+	if f.flags&flagSenders != 0 {
+		w := le.Uint64(p)
+		if w == 0 || w>>MaxParticipants != 0 {
+			return 0, malformed("senders %#x: want a nonzero set of participants below %d", w, MaxParticipants)
+		}
+		f.senders = uint16(w)
+		p = p[sendersSize:]
+	}
 	if f.flags&flagCommand != 0 {
 		if err := getCommand(p, f.cmd); err != nil {
 			return 0, err
@@ -668,7 +716,7 @@ func (r *Ready) msg(t MsgType, from, to NodeID, e Epoch, tx TxID) *Msg {
 		r.Msgs = append(r.Msgs, Msg{})
 	}
 	m := &r.Msgs[len(r.Msgs)-1]
-	m.Type, m.From, m.To, m.Epoch, m.Tx = t, from, to, e, tx
+	m.Type, m.From, m.To, m.Senders, m.Epoch, m.Tx = t, from, to, 0, e, tx
 	m.Reason, m.HasOutcome = ReasonNone, false
 	m.Out.NFills, m.Out.NRemoved = 0, 0
 	return m

@@ -34,6 +34,7 @@ func sampleMsgs() []Msg {
 		{Type: MsgCommitAck, From: 0, To: CoordinatorID, Epoch: 3, Tx: tx},
 		{Type: MsgAbort, From: CoordinatorID, To: Broadcast, Epoch: 3, Tx: tx, Reason: ReasonTimeout},
 		{Type: MsgAbortAck, From: 15, To: CoordinatorID, Epoch: 3, Tx: tx},
+		{Type: MsgCommitAck, From: 1, To: CoordinatorID, Senders: 1<<1 | 1<<2 | 1<<15, Epoch: 3, Tx: tx},
 	}
 }
 
@@ -122,6 +123,11 @@ func TestMsgInvalid(t *testing.T) {
 		{"new order side", 0, func(m *Msg) { m.Cmd.Side = 0 }},
 		{"new order type", 0, func(m *Msg) { m.Cmd.Type = Market + 1 }},
 		{"cancel side", 0, func(m *Msg) { m.Cmd.Kind, m.Cmd.Side = Cancel, 3 }},
+		{"senders of a coordinator message", 0, func(m *Msg) { m.Senders = 3 }},
+		{"senders of a vote with an outcome", 3, func(m *Msg) { m.Senders = 3 }},
+		{"one sender", 11, func(m *Msg) { m.Senders = 1 << m.From }},
+		{"from not the lowest sender", 11, func(m *Msg) { m.From = 2 }},
+		{"from not a sender", 11, func(m *Msg) { m.From = 0 }},
 	}
 	buf := make([]byte, MaxMsgSize)
 	for _, c := range cases {
@@ -142,7 +148,7 @@ func TestMsgDecodeCorrupt(t *testing.T) {
 		m    Msg
 		edit func(b []byte)
 	}{
-		{"unknown flag", prep, func(b []byte) { b[3] |= 4 }},
+		{"unknown flag", prep, func(b []byte) { b[3] |= 8 }},
 		{"length too long", prep, func(b []byte) { b[20]++ }},
 		{"length too short", prep, func(b []byte) { b[20] -= 8 }},
 		{"fills without outcome", prep, func(b []byte) { b[18] = 1 }},
@@ -152,6 +158,10 @@ func TestMsgDecodeCorrupt(t *testing.T) {
 		{"fill padding", pc, func(b []byte) { b[headerSize+outcomeBase+13] = 1 }},
 		{"command in a vote", sampleMsgs()[1], func(b []byte) { b[3] |= flagCommand; b[20] += commandSize }},
 		{"record kind as message", prep, func(b []byte) { b[0] = byte(RecCommit) }},
+		{"senders beyond the participants", sampleMsgs()[11], func(b []byte) { b[headerSize+2] = 1 }},
+		{"no senders", sampleMsgs()[11], func(b []byte) { clear(b[headerSize : headerSize+sendersSize]) }},
+		{"senders without the flag", sampleMsgs()[11], func(b []byte) { b[3] &^= flagSenders }},
+		{"senders in a prepare", prep, func(b []byte) { b[3] |= flagSenders; b[20] += sendersSize }},
 	}
 	for _, c := range cases {
 		n, err := c.m.Encode(buf)

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math/bits"
 	"math/rand/v2"
 	"os"
 	"runtime"
@@ -57,6 +58,7 @@ const (
 	evTakeover
 	evBreaker
 	evSetAlive
+	evFlushMerge // a merged reply to coordinator incarnation proc leaves
 )
 
 type event struct {
@@ -92,6 +94,7 @@ type profile struct {
 	pDup      float64 // per message: deliver twice
 	pDrop     float64 // per message: lose it
 	pSlow     float64 // per message: a delay past the timeouts
+	pMerge    float64 // per outcome-less reply: wait to be merged with other nodes' (Msg.Senders)
 	pFault    float64 // per event: inject a fault
 	maxFaults int
 }
@@ -131,6 +134,9 @@ type sim struct {
 	err      error
 	buf      []byte
 	m        Msg
+	// merging holds the senders of replies waiting to leave as one merged
+	// message, as a Host sends them.
+	merging map[mergeKey]uint16
 
 	// Oracle state, across incarnations.
 	votedYes  [simParts]map[TxID]bool
@@ -175,11 +181,11 @@ func pickProfile(rng *rand.Rand) profile {
 	case 0:
 		return profile{name: "clean", clean: true, mode: mode}
 	case 1:
-		return profile{name: "lossy", mode: mode, pNo: 0.05, pDup: 0.1, pDrop: 0.05, pSlow: 0.02}
+		return profile{name: "lossy", mode: mode, pNo: 0.05, pDup: 0.1, pDrop: 0.05, pSlow: 0.02, pMerge: 0.5}
 	case 2, 3:
-		return profile{name: "crashy", mode: mode, pNo: 0.05, pDup: 0.05, pDrop: 0.01, pSlow: 0.01, pFault: 0.02, maxFaults: 3}
+		return profile{name: "crashy", mode: mode, pNo: 0.05, pDup: 0.05, pDrop: 0.01, pSlow: 0.01, pMerge: 0.5, pFault: 0.02, maxFaults: 3}
 	default:
-		return profile{name: "chaos", mode: mode, pNo: 0.1, pDup: 0.1, pDrop: 0.03, pSlow: 0.03, pFault: 0.04, maxFaults: 6}
+		return profile{name: "chaos", mode: mode, pNo: 0.1, pDup: 0.1, pDrop: 0.03, pSlow: 0.03, pMerge: 0.5, pFault: 0.04, maxFaults: 6}
 	}
 }
 
@@ -193,6 +199,7 @@ func newSim(seed uint64, trace bool) *sim {
 		proposed: map[TxID]*Command{},
 		proposer: map[TxID]int{},
 		results:  map[TxID][]Result{},
+		merging:  map[mergeKey]uint16{},
 	}
 	s.log = &simLog{s: s}
 	if trace {
@@ -370,7 +377,7 @@ func (s *sim) handle(ev *event) {
 				s.failf("coordinator decode: %v", err)
 				return
 			}
-			s.tracef("coord %d <- %v tx %d from %d e%d r=%v", ev.proc, s.m.Type, s.m.Tx, s.m.From, s.m.Epoch, s.m.Reason)
+			s.tracef("coord %d <- %v tx %d from %d senders %#x e%d r=%v", ev.proc, s.m.Type, s.m.Tx, s.m.From, s.m.Senders, s.m.Epoch, s.m.Reason)
 			crashed = s.guard(func() error { return sc.c.Step(s.now, &s.m) })
 		}
 		if crashed || s.midCrash() { // in the log, or after the CAS before anything is sent
@@ -412,7 +419,33 @@ func (s *sim) handle(ev *event) {
 		}
 	case evBreaker:
 		s.breaker()
+	case evFlushMerge:
+		if _, err := s.m.Decode(ev.data); err != nil {
+			s.failf("merge decode: %v", err)
+			return
+		}
+		k := mergeKeyOf(ev.proc, &s.m)
+		senders := s.merging[k]
+		delete(s.merging, k)
+		if bits.OnesCount16(senders) > 1 {
+			s.m.From, s.m.Senders = NodeID(bits.TrailingZeros16(senders)), senders
+		}
+		s.tracef("merged %v tx %d senders %#x to coord %d", s.m.Type, s.m.Tx, senders, ev.proc)
+		s.transmit(int(s.m.From), &s.m, true, ev.proc)
 	}
+}
+
+// mergeKey is what replies must share to be merged.
+type mergeKey struct {
+	to     int
+	typ    MsgType
+	epoch  Epoch
+	tx     TxID
+	reason Reason
+}
+
+func mergeKeyOf(to int, m *Msg) mergeKey {
+	return mergeKey{to: to, typ: m.Type, epoch: m.Epoch, tx: m.Tx, reason: m.Reason}
 }
 
 func (s *sim) crashNode(i int) {
@@ -558,8 +591,27 @@ func (s *sim) injectFault() {
 	}
 }
 
-// send puts one encoded message on the simulated network.
+// send puts one encoded message on the simulated network, or holds an
+// outcome-less reply to be merged with other nodes' identical ones.
 func (s *sim) send(from int, m *Msg, toCoord bool, to int) {
+	if toCoord && mergeable(m) && s.chance(s.prof.pMerge) {
+		k := mergeKeyOf(to, m)
+		if _, ok := s.merging[k]; !ok {
+			n, err := m.Encode(s.buf)
+			if err != nil {
+				s.failf("encode: %v", err)
+				return
+			}
+			s.push(s.now+s.between(200, 5_000), evFlushMerge, to, 0, append([]byte(nil), s.buf[:n]...))
+		}
+		s.merging[k] |= 1 << m.From
+		return
+	}
+	s.transmit(from, m, toCoord, to)
+}
+
+// transmit puts one encoded message on the simulated network.
+func (s *sim) transmit(from int, m *Msg, toCoord bool, to int) {
 	n, err := m.Encode(s.buf)
 	if err != nil {
 		s.failf("encode: %v", err)
