@@ -179,18 +179,23 @@ func BenchmarkCommit3PCBatch(b *testing.B) {
 	}
 }
 
+// tally counts the Results a benchmark polls.
+type tally struct{ committed, aborted int }
+
+func (t *tally) count(r *Result) {
+	if r.Reason == ReasonNone {
+		t.committed++
+	} else {
+		t.aborted++
+	}
+}
+
 func benchBatch(b *testing.B, mode Mode, batch int) {
 	k := nopCore(b, mode)
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
-	committed, aborted := 0, 0
-	count := func(r *Result) {
-		if r.Reason == ReasonNone {
-			committed++
-		} else {
-			aborted++
-		}
-	}
+	var t tally
+	count := t.count
 	inFlight := 0
 	poll := func() {
 		n, err := k.Poll(count)
@@ -231,8 +236,8 @@ func benchBatch(b *testing.B, mode Mode, batch int) {
 	}
 	elapsed := time.Since(start)
 	b.StopTimer()
-	b.ReportMetric(float64(committed)/elapsed.Seconds(), "tx/s")
-	b.ReportMetric(float64(aborted)/float64(b.N), "aborts/op")
+	b.ReportMetric(float64(t.committed)/elapsed.Seconds(), "tx/s")
+	b.ReportMetric(float64(t.aborted)/float64(b.N), "aborts/op")
 }
 
 // BenchmarkCommitCost measures the processor time one committed transaction
@@ -271,14 +276,8 @@ func benchCost(b *testing.B, mode Mode) {
 	require.NoError(b, err)
 	k, err := Dial(Config{Mode: mode, Idle: IdleSpin, Clock: clock, Timeouts: Timeouts{Prepare: patient, PreCommit: patient}}, table, Remote{Conn: near, Nodes: []NodeID{0, 1, 2}})
 	require.NoError(b, err)
-	committed, aborted := 0, 0
-	count := func(r *Result) {
-		if r.Reason == ReasonNone {
-			committed++
-		} else {
-			aborted++
-		}
-	}
+	var t tally
+	count := t.count
 	var coordNs, hostNs time.Duration
 	cmd := order(1)
 	b.ReportAllocs()
@@ -315,9 +314,9 @@ func benchCost(b *testing.B, mode Mode) {
 		b.Fatal(err)
 	}
 	b.StopTimer()
-	if aborted > 0 {
-		b.Fatalf("%d of %d transactions aborted with nothing to abort them", aborted, committed+aborted)
+	if t.aborted > 0 {
+		b.Fatalf("%d of %d transactions aborted with nothing to abort them", t.aborted, t.committed+t.aborted)
 	}
-	b.ReportMetric(float64(hostNs)/float64(committed), "host-ns/tx")
-	b.ReportMetric(float64(coordNs)/float64(committed), "coord-ns/tx")
+	b.ReportMetric(float64(hostNs)/float64(t.committed), "host-ns/tx")
+	b.ReportMetric(float64(coordNs)/float64(t.committed), "coord-ns/tx")
 }
