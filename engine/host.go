@@ -134,9 +134,10 @@ func (h *Host) send(m *Msg) error {
 // mergeable reports whether m may share a message with other nodes'.
 func mergeable(m *Msg) bool { return !m.HasOutcome && m.Senders == 0 }
 
-// sameReply reports whether a and b say the same thing for different nodes.
+// sameReply reports whether replies a and b, of two nodes (NewHost refuses
+// two with one id) to the coordinator, say the same thing.
 func sameReply(a, b *Msg) bool {
-	return a.Type == b.Type && a.Tx == b.Tx && a.Epoch == b.Epoch && a.Reason == b.Reason && a.To == b.To && a.From != b.From
+	return a.Type == b.Type && a.Tx == b.Tx && a.Epoch == b.Epoch && a.Reason == b.Reason
 }
 
 func (h *Host) onRecord(typ uint16, p []byte) {
