@@ -143,6 +143,15 @@ const (
 	phAborting
 )
 
+// The coordinator's timer classes (see timers): deadlines of one class
+// arrive nearly in order.
+const (
+	tmPrepare = iota // now + the prepare timeout
+	tmAck            // now + the ack timeout
+	tmResend         // now + a retransmission's backoff
+	coordTimerClasses
+)
+
 // ctx is the coordinator's state for one in-flight transaction; the window
 // holds one per decision-table slot, at the same index.
 type ctx struct {
@@ -226,7 +235,7 @@ func NewCoordinator(cfg CoordinatorConfig) (*Coordinator, error) {
 		maxIn:     cfg.MaxInFlight,
 		mask:      uint64(n - 1),
 		win:       make([]ctx, n),
-		timers:    newTimers(n),
+		timers:    newTimers(n, coordTimerClasses),
 	}
 	if c.maxIn == 0 {
 		c.maxIn = n
@@ -421,7 +430,7 @@ func (c *Coordinator) Propose(now int64, cmd *Command) (TxID, error) {
 	}
 	x.out.Reset()
 	x.resumes = 0
-	c.timers.set(c.slot(x), now+c.prepareTO.Get())
+	c.timers.set(c.slot(x), tmPrepare, now+c.prepareTO.Get())
 	if c.gate != nil {
 		if r, at := c.gate.Begin(tx, &x.cmd, now); r != ReasonNone {
 			return c.turnAway(x, r, at, now)
@@ -633,7 +642,7 @@ const (
 // armAck starts the ack timer of x's new phase.
 func (c *Coordinator) armAck(x *ctx, now int64) {
 	x.resends = 0
-	c.timers.set(c.slot(x), now+c.ackTO.Get())
+	c.timers.set(c.slot(x), tmAck, now+c.ackTO.Get())
 }
 
 func (c *Coordinator) sendCommit(x *ctx, now int64) {
@@ -780,7 +789,7 @@ func (c *Coordinator) Tick(now int64) error {
 			}
 			x.resends = min(x.resends+1, maxAckBackoff)
 			to := c.ackTO.Get()
-			c.timers.set(slot, now+max(to, min(to<<x.resends, maxAckInterval)))
+			c.timers.set(slot, tmResend, now+max(to, min(to<<x.resends, maxAckInterval)))
 		default:
 			c.timers.stop(slot)
 		}

@@ -56,6 +56,15 @@ const (
 	stAborted
 )
 
+// A node's timer classes (see timers): deadlines of one class arrive
+// nearly in order.
+const (
+	tmDecision = iota // now + the decision timeout
+	tmCommit          // now + the commit timeout
+	tmRecheck         // a re-check clamped to the grace period
+	nodeTimerClasses
+)
+
 var stateNames = [...]string{"INIT", "PREPARED", "PRECOMMITTED", "COMMITTED", "ABORTED"}
 
 // entry is the node's memory of one transaction; the window holds one per
@@ -121,7 +130,7 @@ func NewNode(cfg NodeConfig) (*Node, error) {
 		mask:       uint64(n - 1),
 		alive:      true,
 		win:        make([]entry, n),
-		timers:     newTimers(n),
+		timers:     newTimers(n, nodeTimerClasses),
 	}
 	nd.ready.Msgs = make([]Msg, 0, 16)
 	return nd, nil
@@ -209,7 +218,7 @@ func (n *Node) Step(now int64, m *Msg) error {
 			copyOutcome(&e.out, &m.Out)
 			n.p.PreCommit(m.Tx, &e.out)
 			e.state, e.since = stPreCommitted, now
-			n.timers.set(slot, now+n.commitTO)
+			n.timers.set(slot, tmCommit, now+n.commitTO)
 		case stAborted:
 			n.counters.Conflicts++
 			return nil
@@ -310,7 +319,7 @@ func (n *Node) prepare(now int64, m *Msg, e *entry, slot int, known bool) {
 	}
 	e.state, e.since = stPrepared, now
 	n.inflight++
-	n.timers.set(slot, now+n.decisionTO)
+	n.timers.set(slot, tmDecision, now+n.decisionTO)
 	n.vote(m, e, ReasonNone)
 }
 
@@ -364,7 +373,7 @@ func (n *Node) Tick(now int64) {
 			n.terminate(now, e, slot)
 		case stPreCommitted:
 			if n.alive && now-e.since < n.grace {
-				n.timers.set(slot, min(now+n.commitTO, e.since+n.grace))
+				n.timers.set(slot, tmRecheck, min(now+n.commitTO, e.since+n.grace))
 				continue
 			}
 			n.commit(e, slot)
@@ -378,7 +387,7 @@ func (n *Node) terminate(now int64, e *entry, slot int) {
 	d, r, err := n.table.Lookup(e.tx)
 	if err == nil && d == Undecided {
 		if n.alive && now-e.since < n.grace {
-			n.timers.set(slot, min(now+n.decisionTO, e.since+n.grace))
+			n.timers.set(slot, tmRecheck, min(now+n.decisionTO, e.since+n.grace))
 			return
 		}
 		d, r, err = n.table.Abort(e.tx, ReasonTerminated)
@@ -395,7 +404,7 @@ func (n *Node) terminate(now int64, e *entry, slot int) {
 	if err != nil {
 		n.counters.Conflicts++
 	}
-	n.timers.set(slot, now+n.decisionTO)
+	n.timers.set(slot, tmDecision, now+n.decisionTO)
 }
 
 // Recover brings a restarted node back before it serves anything. The

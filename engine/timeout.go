@@ -108,99 +108,149 @@ func (p *PhaseTimeout) Get() int64 {
 	return min(max(v*p.factor/16, p.min), p.max)
 }
 
-// timers is an indexed min-heap of deadlines, one per slot of a state
-// machine's transaction window: set and stop are O(log n) and nothing is
-// allocated after construction.
+// timers holds at most one deadline per slot of a state machine's
+// transaction window and finds the earliest. A deadline goes into the queue
+// of its class, the kind of timer the caller sets: within a class each
+// deadline is now plus a timeout that changes slowly, so deadlines arrive in
+// order and an append keeps the queue sorted. One that arrives earlier than
+// its queue's tail goes into a heap instead. Stopping or re-arming a slot
+// only bumps its generation; the entry left behind is skipped when it
+// reaches a head, or dropped when a full queue or heap is compacted. So set,
+// stop and next are O(1) on the protocol's common paths, where a heap alone
+// pays O(log n) for each, and O(log n) at worst. Nothing is allocated after
+// construction.
+//
+// A stale entry lives no longer than the live deadlines ahead of it, far
+// too short for a slot's 32-bit generation to wrap back to it.
 type timers struct {
-	h   []timer
-	pos []int32 // slot → index in h, or -1
+	gen  []uint32   // slot → generation of its one live entry
+	q    []timerRun // one per class
+	late timerRun   // a min-heap in e[head:], head always 0
 }
 
 type timer struct {
 	at   int64
 	slot int32
+	gen  uint32
 }
 
-func newTimers(n int) timers {
-	t := timers{h: make([]timer, 0, n), pos: make([]int32, n)}
-	for i := range t.pos {
-		t.pos[i] = -1
+// timerRun is a sorted run e[head:] of entries. Its capacity, twice the
+// slots, holds every slot's live entry with as many stale ones, so a
+// compaction frees at least half of it.
+type timerRun struct {
+	e    []timer
+	head int
+}
+
+func newTimers(slots, classes int) timers {
+	t := timers{gen: make([]uint32, slots), q: make([]timerRun, classes)}
+	for i := range t.q {
+		t.q[i].e = make([]timer, 0, 2*slots)
 	}
+	t.late.e = make([]timer, 0, 2*slots)
 	return t
 }
 
-// set arms slot's timer for at, replacing any earlier setting.
-func (t *timers) set(slot int, at int64) {
-	if i := t.pos[slot]; i >= 0 {
-		old := t.h[i].at
-		t.h[i].at = at
-		if at < old {
-			t.up(int(i))
-		} else {
-			t.down(int(i))
-		}
+// set arms slot's timer for at, in class's queue, replacing any earlier
+// setting in any class.
+func (t *timers) set(slot, class int, at int64) {
+	t.gen[slot]++
+	e := timer{at: at, slot: int32(slot), gen: t.gen[slot]}
+	q := &t.q[class]
+	if n := len(q.e); n > q.head && q.e[n-1].at > at {
+		t.push(e)
 		return
 	}
-	t.h = append(t.h, timer{at: at, slot: int32(slot)})
-	t.pos[slot] = int32(len(t.h) - 1)
-	t.up(len(t.h) - 1)
+	if len(q.e) == cap(q.e) {
+		t.compact(q)
+	}
+	q.e = append(q.e, e)
 }
 
 // stop disarms slot's timer, if any.
-func (t *timers) stop(slot int) {
-	i := int(t.pos[slot])
-	if i < 0 {
-		return
-	}
-	last := len(t.h) - 1
-	t.swap(i, last)
-	t.h = t.h[:last]
-	t.pos[slot] = -1
-	if i < last {
-		t.down(i)
-		t.up(i)
-	}
-}
+func (t *timers) stop(slot int) { t.gen[slot]++ }
 
 // next returns the earliest deadline and its slot.
 func (t *timers) next() (at int64, slot int, ok bool) {
-	if len(t.h) == 0 {
-		return 0, 0, false
-	}
-	return t.h[0].at, int(t.h[0].slot), true
-}
-
-func (t *timers) swap(i, j int) {
-	t.h[i], t.h[j] = t.h[j], t.h[i]
-	t.pos[t.h[i].slot] = int32(i)
-	t.pos[t.h[j].slot] = int32(j)
-}
-
-func (t *timers) up(i int) {
-	for i > 0 {
-		p := (i - 1) / 2
-		if t.h[p].at <= t.h[i].at {
-			return
+	for i := range t.q {
+		q := &t.q[i]
+		for q.head < len(q.e) && !t.live(q.e[q.head]) {
+			q.head++
 		}
-		t.swap(i, p)
+		if q.head == len(q.e) {
+			q.e, q.head = q.e[:0], 0
+			continue
+		}
+		if h := q.e[q.head]; !ok || h.at < at {
+			at, slot, ok = h.at, int(h.slot), true
+		}
+	}
+	h := &t.late
+	for len(h.e) > 0 && !t.live(h.e[0]) {
+		last := len(h.e) - 1
+		h.e[0] = h.e[last]
+		h.e = h.e[:last]
+		t.down(0)
+	}
+	if len(h.e) > 0 && (!ok || h.e[0].at < at) {
+		at, slot, ok = h.e[0].at, int(h.e[0].slot), true
+	}
+	return at, slot, ok
+}
+
+func (t *timers) live(e timer) bool { return e.gen == t.gen[e.slot] }
+
+// compact drops r's stale entries and moves the rest to the front, in
+// order.
+func (t *timers) compact(r *timerRun) {
+	n := 0
+	for _, e := range r.e[r.head:] {
+		if t.live(e) {
+			r.e[n] = e
+			n++
+		}
+	}
+	if n > len(t.gen) {
+		panic(fmt.Sprintf("engine: %d live timers for %d slots", n, len(t.gen)))
+	}
+	r.e, r.head = r.e[:n], 0
+}
+
+// push adds e to the heap of late entries.
+func (t *timers) push(e timer) {
+	h := &t.late
+	if len(h.e) == cap(h.e) {
+		t.compact(h)
+		for i := len(h.e)/2 - 1; i >= 0; i-- {
+			t.down(i)
+		}
+	}
+	h.e = append(h.e, e)
+	for i := len(h.e) - 1; i > 0; {
+		p := (i - 1) / 2
+		if h.e[p].at <= h.e[i].at {
+			break
+		}
+		h.e[p], h.e[i] = h.e[i], h.e[p]
 		i = p
 	}
 }
 
+// down restores the heap of late entries below i.
 func (t *timers) down(i int) {
+	h := t.late.e
 	for {
-		l := 2*i + 1
-		if l >= len(t.h) {
+		m := 2*i + 1
+		if m >= len(h) {
 			return
 		}
-		m := l
-		if r := l + 1; r < len(t.h) && t.h[r].at < t.h[l].at {
+		if r := m + 1; r < len(h) && h[r].at < h[m].at {
 			m = r
 		}
-		if t.h[i].at <= t.h[m].at {
+		if h[i].at <= h[m].at {
 			return
 		}
-		t.swap(i, m)
+		h[i], h[m] = h[m], h[i]
 		i = m
 	}
 }

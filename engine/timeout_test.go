@@ -47,28 +47,35 @@ func TestPhaseTimeout(t *testing.T) {
 	}
 }
 
-func TestTimersHeap(t *testing.T) {
+// TestTimers drives timers against a map of armed deadlines: deadlines in
+// order per class, with jitter that sends some to the heap, stops, and a
+// clock that fires what is due. It runs long enough to compact every queue
+// and the heap many times, and checks that nothing grew.
+func TestTimers(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
-	const n = 64
-	tm := newTimers(n)
+	const n, classes = 64, 3
+	tm := newTimers(n, classes)
 	want := map[int]int64{}
-	for range 10_000 {
-		slot := rng.IntN(n)
-		switch rng.IntN(3) {
-		case 0, 1:
-			at := rng.Int64N(1000)
-			tm.set(slot, at)
-			want[slot] = at
-		case 2:
-			tm.stop(slot)
-			delete(want, slot)
+	var now int64
+	var compactions, heapCompactions int
+	set := func(slot, c int, at int64) {
+		if q := &tm.q[c]; len(q.e) == cap(q.e) {
+			compactions++
 		}
+		if len(tm.late.e) == cap(tm.late.e) {
+			heapCompactions++
+		}
+		tm.set(slot, c, at)
+		want[slot] = at
+	}
+	check := func() {
+		t.Helper()
 		at, slot, ok := tm.next()
 		if ok != (len(want) > 0) {
 			t.Fatalf("next ok=%v with %d armed", ok, len(want))
 		}
 		if !ok {
-			continue
+			return
 		}
 		for s, w := range want {
 			if w < at {
@@ -77,4 +84,40 @@ func TestTimersHeap(t *testing.T) {
 		}
 		eq(t, "deadline of the returned slot", want[slot], at)
 	}
+	for range 200_000 {
+		slot := rng.IntN(n)
+		switch rng.IntN(8) {
+		case 0, 1, 2, 3:
+			c := rng.IntN(classes)
+			set(slot, c, now+int64(1000*(c+1))+rng.Int64N(8)) // jitter: some late
+		case 4:
+			set(slot, rng.IntN(classes), now+rng.Int64N(3000))
+		case 5:
+			tm.stop(slot)
+			delete(want, slot)
+		case 6, 7:
+			now += rng.Int64N(20)
+			for {
+				at, s, ok := tm.next()
+				if !ok || at > now {
+					break
+				}
+				eq(t, "fired slot's deadline", want[s], at)
+				if rng.IntN(2) == 0 {
+					tm.stop(s)
+					delete(want, s)
+				} else {
+					set(s, rng.IntN(classes), now+50)
+				}
+			}
+		}
+		check()
+	}
+	if compactions == 0 || heapCompactions == 0 {
+		t.Fatalf("compacted queues %d times and the heap %d: the test misses a path", compactions, heapCompactions)
+	}
+	for i := range tm.q {
+		eq(t, "queue capacity", 2*n, cap(tm.q[i].e))
+	}
+	eq(t, "heap capacity", 2*n, cap(tm.late.e))
 }
