@@ -76,21 +76,24 @@ type Msg struct {
 	Type MsgType
 	From NodeID
 	To   NodeID
+	// HasOutcome says Out is meaningful: a matching YES vote, a PreCommit,
+	// a 2PC Commit.
+	HasOutcome bool
 	// Senders, when not zero, is the set of participants (bit i for node
 	// i) that each sent this same message, From being the lowest: a Host
 	// merges the identical acks and outcome-less votes of the nodes it
 	// serves into one, so that a phase costs one message per host rather
 	// than per participant. Zero means From alone.
 	Senders uint16
-	Epoch   Epoch // the sending coordinator's epoch (participants echo it)
-	Tx      TxID
 	// Reason is the vote (ReasonNone is YES) or why an Abort aborts.
 	Reason Reason
-	// HasOutcome says Out is meaningful: a matching YES vote, a PreCommit,
-	// a 2PC Commit.
-	HasOutcome bool
-	Cmd        Command // MsgPrepare only
-	Out        Outcome
+	Epoch  Epoch // the sending coordinator's epoch (participants echo it)
+	Tx     TxID
+	Out    Outcome
+	Cmd    Command // MsgPrepare only
+	// The fields up to Out's arrays fill one cache line and a Msg is a
+	// whole number of lines, so an ack or a vote in a Ready touches one.
+	_ [8]byte
 }
 
 // Wire format. Every message and journal record starts with this 24-byte

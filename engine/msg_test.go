@@ -4,6 +4,7 @@ import (
 	"errors"
 	"reflect"
 	"testing"
+	"unsafe"
 )
 
 func sampleOutcome(nf, nr int) Outcome {
@@ -305,5 +306,19 @@ func TestCopyResult(t *testing.T) {
 	dst.Out = validPart(&dst.Out)
 	if !reflect.DeepEqual(dst, src) {
 		t.Fatalf("copyResult:\n got %+v\nwant %+v", dst, src)
+	}
+}
+
+// TestMsgLayout keeps a Msg's hot fields in its first cache line and every
+// Msg of a Ready's slice on line boundaries: a Ready of acks and votes then
+// touches one line per message, where the batch's Msgs would otherwise
+// thrash the L1 cache.
+func TestMsgLayout(t *testing.T) {
+	var m Msg
+	if s := unsafe.Sizeof(m); s%64 != 0 {
+		t.Errorf("a Msg is %d bytes, not a whole number of 64-byte lines", s)
+	}
+	if end := unsafe.Offsetof(m.Out) + unsafe.Offsetof(m.Out.Fills); end > 64 {
+		t.Errorf("a Msg's header and its Outcome's counts end at byte %d, past the first line", end)
 	}
 }
