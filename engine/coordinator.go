@@ -279,6 +279,7 @@ func (c *Coordinator) Fenced() bool { return c.fenced }
 
 // Ready returns what to do now. It stays valid until Advance.
 func (c *Coordinator) Ready() *Ready {
+	c.ready.fold()
 	c.ready.Deadline = 0
 	if at, _, ok := c.timers.next(); ok {
 		c.ready.Deadline = at
@@ -485,7 +486,7 @@ func (c *Coordinator) slot(x *ctx) int { return int(uint64(x.tx) & c.mask) }
 // duplicates and late ones are ignored (and counted as Stale); an error
 // means the message could not have come from a correct participant, or the
 // log or table failed. A message with Senders counts as one from each of
-// them.
+// them, and one with a Run as one for each of its transactions.
 func (c *Coordinator) Step(now int64, m *Msg) error {
 	if !c.started {
 		return ErrNotStarted
@@ -499,23 +500,31 @@ func (c *Coordinator) Step(now int64, m *Msg) error {
 	if m.Type.fromCoordinator() || !m.Type.valid() {
 		return fmt.Errorf("coordinator step: %w: %v is not a participant message", ErrMalformed, m.Type)
 	}
-	if m.Senders == 0 {
+	if m.Senders == 0 && m.Run == 0 {
 		return c.step(now, m)
 	}
-	if bits.Len16(m.Senders) > c.cfg.Participants {
-		return fmt.Errorf("coordinator step: %w: %v from senders %#x, beyond the %d participants", ErrMalformed, m.Type, m.Senders, c.cfg.Participants)
+	if int(m.From) >= c.cfg.Participants || bits.Len16(m.Senders) > c.cfg.Participants {
+		return fmt.Errorf("coordinator step: %w: %v from %d, senders %#x, beyond the %d participants", ErrMalformed, m.Type, m.From, m.Senders, c.cfg.Participants)
 	}
-	// A merged message is each sender's own: step it once per sender,
-	// and give the caller its message back as it was.
-	from := m.From
-	for s := m.Senders; s != 0; s &= s - 1 {
-		m.From = NodeID(bits.TrailingZeros16(s))
-		if err := c.step(now, m); err != nil {
-			m.From = from
-			return err
+	if err := m.checkRun(); err != nil {
+		return fmt.Errorf("coordinator step: %w", err)
+	}
+	// A merged message is each sender's own and a run each transaction's:
+	// step it once per transaction and sender, and give the caller its
+	// message back as it was.
+	from, tx := m.From, m.Tx
+	senders := m.Senders | 1<<from
+	for i := range TxID(m.Run) + 1 {
+		m.Tx = tx + i
+		for s := senders; s != 0; s &= s - 1 {
+			m.From = NodeID(bits.TrailingZeros16(s))
+			if err := c.step(now, m); err != nil {
+				m.From, m.Tx = from, tx
+				return err
+			}
 		}
 	}
-	m.From = from
+	m.From, m.Tx = from, tx
 	return nil
 }
 

@@ -105,7 +105,11 @@
 // sends the identical acks and outcome-less votes of the nodes it serves as
 // one message whose Senders lists them (8 bytes more), so that each phase
 // costs one or two messages per host, not one per participant; the
-// coordinator counts it once per sender.
+// coordinator counts it once per sender. A state machine's Ready folds the
+// same message for consecutive transactions into one with a Run (8 bytes
+// more): a batch's COMMITs, ABORTs, acks and outcome-less votes each cost
+// one message per batch, not one per transaction, and a run is stepped as
+// the messages it stands for, in order.
 //
 // # Tests
 //

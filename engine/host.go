@@ -81,8 +81,8 @@ func (h *Host) DoWork() (int, error) {
 
 // flush sends what the nodes' Readys hold. The nodes answer the same
 // broadcasts, so their i-th messages are often the same ack or the same
-// outcome-less vote: those go as one message with Senders set. Each node's
-// messages keep their order.
+// outcome-less vote, or the same run of them: those go as one message with
+// Senders set. Each node's messages keep their order.
 func (h *Host) flush() (int, error) {
 	var all [MaxParticipants][]Msg
 	longest := 0
@@ -109,7 +109,7 @@ func (h *Host) flush() (int, error) {
 				}
 				if senders != 1<<m.From {
 					g := &h.merged // field by field: a Msg literal would clear a kilobyte of Outcome
-					g.Type, g.To, g.Epoch, g.Tx, g.Reason, g.HasOutcome = m.Type, m.To, m.Epoch, m.Tx, m.Reason, false
+					g.Type, g.To, g.Epoch, g.Tx, g.Run, g.Reason, g.HasOutcome = m.Type, m.To, m.Epoch, m.Tx, m.Run, m.Reason, false
 					g.From, g.Senders = NodeID(bits.TrailingZeros16(senders)), senders
 					m = g
 				}
@@ -137,7 +137,7 @@ func mergeable(m *Msg) bool { return !m.HasOutcome && m.Senders == 0 }
 // sameReply reports whether replies a and b, of two nodes (NewHost refuses
 // two with one id) to the coordinator, say the same thing.
 func sameReply(a, b *Msg) bool {
-	return a.Type == b.Type && a.Tx == b.Tx && a.Epoch == b.Epoch && a.Reason == b.Reason
+	return a.Type == b.Type && a.Tx == b.Tx && a.Run == b.Run && a.Epoch == b.Epoch && a.Reason == b.Reason
 }
 
 func (h *Host) onRecord(typ uint16, p []byte) {

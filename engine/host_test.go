@@ -43,7 +43,7 @@ func newHostRig(t *testing.T, votes ...Reason) *hostRig {
 
 // phase sends what the coordinator has ready, runs the host once, steps
 // the coordinator with every reply, and returns the replies as they were
-// on the wire: "TYPE from senders" each.
+// on the wire: "TYPE from senders", then "+run" for a run, each.
 func (r *hostRig) phase() string {
 	rd := r.co.Ready()
 	for i := range rd.Msgs {
@@ -60,7 +60,11 @@ func (r *hostRig) phase() string {
 	var wire []string
 	_, err = r.near.Rx.Read(64, func(typ uint16, p []byte) {
 		must(r.t, r.near.decode(&r.m, &r.buf, typ, p))
-		wire = append(wire, fmt.Sprintf("%v %d %#x", r.m.Type, r.m.From, r.m.Senders))
+		w := fmt.Sprintf("%v %d %#x", r.m.Type, r.m.From, r.m.Senders)
+		if r.m.Run != 0 {
+			w += fmt.Sprintf(" +%d", r.m.Run)
+		}
+		wire = append(wire, w)
 		must(r.t, r.co.Step(1, &r.m))
 	})
 	must(r.t, err)
@@ -105,6 +109,68 @@ func TestHostMergesReplies(t *testing.T) {
 		eq(t, "reason", ReasonCreditLimit, res[0].Reason)
 		eq(t, "aborted", uint64(1), r.ps[0].Aborted)
 	})
+	t.Run("batch", func(t *testing.T) {
+		// Three transactions in one duty cycle: the nodes' identical
+		// replies to consecutive transactions go as one run, and the
+		// coordinator's COMMITs too.
+		r := newHostRig(t, ReasonNone, ReasonNone, ReasonNone)
+		for i := range 3 {
+			cmd := testCmd
+			cmd.ClientOrderID = uint64(2 * i)
+			_, err := r.co.Propose(1, &cmd)
+			must(t, err)
+		}
+		eq(t, "votes", "VOTE 0 0x0, VOTE 1 0x6 +2, VOTE 0 0x0, VOTE 0 0x0", r.phase())
+		eq(t, "pre-commit acks", "PRECOMMIT-ACK 0 0x7 +2", r.phase())
+		rd := r.co.Ready()
+		eq(t, "COMMIT messages", 1, len(rd.Msgs))
+		eq(t, "COMMIT run", uint16(2), rd.Msgs[0].Run)
+		eq(t, "commit acks", "COMMIT-ACK 0 0x7 +2", r.phase())
+		eq(t, "results", 3, len(r.co.Ready().Results))
+		for i, p := range r.ps {
+			eq(t, fmt.Sprintf("participant %d committed", i), uint64(3), p.Committed)
+		}
+		eq(t, "stale", uint64(0), r.co.Counters().Stale)
+	})
+	t.Run("batch with a NO", func(t *testing.T) {
+		// Node 2 refuses the middle transaction: its replies no longer
+		// match node 1's run, and a run never spans the refusal.
+		r := newHostRig(t, ReasonNone, ReasonNone, ReasonCreditLimit)
+		for i := range 3 {
+			cmd := testCmd
+			cmd.ClientOrderID = uint64(2*i + i%2) // odd for the middle one
+			_, err := r.co.Propose(1, &cmd)
+			must(t, err)
+		}
+		eq(t, "votes", "VOTE 0 0x0, VOTE 1 0x0 +2, VOTE 2 0x0, VOTE 0 0x0, VOTE 2 0x0, VOTE 0 0x0, VOTE 2 0x0", r.phase())
+		eq(t, "acks", "PRECOMMIT-ACK 0 0x7, ABORT-ACK 0 0x7, PRECOMMIT-ACK 0 0x7", r.phase())
+	})
+}
+
+// TestStepRefusesBadRuns checks that both state machines refuse a run the
+// codec would refuse, whoever built the message.
+func TestStepRefusesBadRuns(t *testing.T) {
+	r := newHostRig(t, ReasonNone, ReasonNone, ReasonNone)
+	tx, err := r.co.Propose(1, &testCmd)
+	must(t, err)
+	for _, m := range []Msg{
+		{Type: MsgVote, From: 1, To: CoordinatorID, Epoch: 1, Tx: tx, Run: 1, HasOutcome: true},
+		{Type: MsgCommitAck, From: 1, To: CoordinatorID, Epoch: 1, Tx: ^TxID(0), Run: 1},
+	} {
+		if err := r.co.Step(1, &m); !errors.Is(err, ErrMalformed) {
+			t.Errorf("coordinator took %v tx %d run %d outcome %v: %v, want ErrMalformed", m.Type, m.Tx, m.Run, m.HasOutcome, err)
+		}
+	}
+	nd := r.host.nodes[0]
+	for _, m := range []Msg{
+		{Type: MsgPrepare, From: CoordinatorID, To: Broadcast, Epoch: 1, Tx: tx, Run: 1},
+		{Type: MsgPreCommit, From: CoordinatorID, To: Broadcast, Epoch: 1, Tx: tx, Run: 1, HasOutcome: true},
+		{Type: MsgCommit, From: CoordinatorID, To: Broadcast, Epoch: 1, Tx: ^TxID(0) - 1, Run: 2},
+	} {
+		if err := nd.Step(1, &m); !errors.Is(err, ErrMalformed) {
+			t.Errorf("node took %v tx %d run %d: %v, want ErrMalformed", m.Type, m.Tx, m.Run, err)
+		}
+	}
 }
 
 func TestCoordinatorRefusesUnknownSenders(t *testing.T) {

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"math/bits"
 )
 
@@ -88,9 +89,15 @@ type Msg struct {
 	// Reason is the vote (ReasonNone is YES) or why an Abort aborts.
 	Reason Reason
 	Epoch  Epoch // the sending coordinator's epoch (participants echo it)
-	Tx     TxID
-	Out    Outcome
-	Cmd    Command // MsgPrepare only
+	// Run, when not zero, makes this one message stand for Run+1: the same
+	// message for transactions Tx, Tx+1, …, Tx+Run, in that order. A
+	// runtime sends a batch's consecutive COMMITs, ABORTs, acks and
+	// outcome-less votes as one, so those phases cost one message per batch
+	// rather than per transaction.
+	Run uint16
+	Tx  TxID
+	Out Outcome
+	Cmd Command // MsgPrepare only
 	// The fields up to Out's arrays fill one cache line and a Msg is a
 	// whole number of lines, so an ack or a vote in a Ready touches one.
 	_ [8]byte
@@ -104,7 +111,7 @@ type Msg struct {
 //	  1    1 from (NodeID; 0 in records)
 //	  2    1 to   (NodeID; 0 in records)
 //	  3    1 flags: bit 0 outcome follows, bit 1 command follows, bit 2
-//	         senders follow; others zero
+//	         senders follow, bit 3 run follows; others zero
 //	  4    4 epoch
 //	  8    8 tx
 //	 16    2 reason
@@ -114,8 +121,9 @@ type Msg struct {
 //
 // then the senders (8 bytes: the set of participants, bit i for node i, at
 // least two of them, the lowest being from; the upper 48 bits zero) if flag
-// bit 2, then the command (56 bytes) if flag bit 1, then the outcome if
-// flag bit 0:
+// bit 2, then the run (8 bytes: the number of transactions after tx, at
+// least 1; the upper 48 bits zero) if flag bit 3, then the command (56
+// bytes) if flag bit 1, then the outcome if flag bit 0:
 // resting, resting price, canceled (8 bytes each), nfills fills of 56 bytes
 // and nremoved removals of 32 bytes. The length is a multiple of 8, so
 // messages packed back to back stay 8-byte aligned and a batch is simply
@@ -128,10 +136,12 @@ const (
 	outcomeBase = 24
 
 	sendersSize = 8
+	runSize     = 8
 
 	flagOutcome = 1 << 0
 	flagCommand = 1 << 1
 	flagSenders = 1 << 2
+	flagRun     = 1 << 3
 
 	// MaxMsgSize is the largest encoded message or record.
 	MaxMsgSize = headerSize + commandSize + outcomeBase + MaxFills*fillSize + MaxRemoved*removalSize
@@ -161,6 +171,9 @@ func (m *Msg) Size() int {
 	if m.Senders != 0 {
 		n += sendersSize
 	}
+	if m.Run != 0 {
+		n += runSize
+	}
 	if m.Type == MsgPrepare {
 		n += commandSize
 	}
@@ -188,7 +201,7 @@ func (m *Msg) Encode(dst []byte) (int, error) {
 	if m.HasOutcome {
 		out = &m.Out
 	}
-	n, err := encodeFrame(dst, uint8(m.Type), m.From, m.To, m.Senders, m.Epoch, m.Tx, m.Reason, cmd, out)
+	n, err := encodeFrame(dst, uint8(m.Type), m.From, m.To, m.Senders, m.Run, m.Epoch, m.Tx, m.Reason, cmd, out)
 	if err != nil {
 		return 0, fmt.Errorf("encode %v: %w", m.Type, err)
 	}
@@ -206,7 +219,7 @@ func (m *Msg) Decode(src []byte) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("decode message: %w", err)
 	}
-	m.Type, m.From, m.To, m.Senders = MsgType(f.kind), f.from, f.to, f.senders
+	m.Type, m.From, m.To, m.Senders, m.Run = MsgType(f.kind), f.from, f.to, f.senders, f.run
 	m.Epoch, m.Tx, m.Reason = f.epoch, f.tx, f.reason
 	m.HasOutcome = f.flags&flagOutcome != 0
 	if !m.HasOutcome {
@@ -219,6 +232,20 @@ func (m *Msg) Decode(src []byte) (int, error) {
 		return 0, fmt.Errorf("decode %v: %w", m.Type, malformed("command present only in PREPARE"))
 	}
 	return n, nil
+}
+
+// checkRun validates m's run: only a message that is the same for every
+// transaction, and no transaction id past the last.
+func (m *Msg) checkRun() error {
+	switch {
+	case m.Run == 0:
+		return nil
+	case m.Type == MsgPrepare || m.Type == MsgPreCommit || m.HasOutcome:
+		return malformed("%v in a run of %d: it carries a command or an outcome", m.Type, m.Run)
+	case m.Tx > math.MaxUint64-TxID(m.Run):
+		return malformed("run of %d after tx %d overflows", m.Run, m.Tx)
+	}
+	return nil
 }
 
 // check validates the message-level rules shared by Encode and Decode.
@@ -256,6 +283,9 @@ func (m *Msg) check() error {
 		case bits.OnesCount16(m.Senders) < 2 || NodeID(bits.TrailingZeros16(m.Senders)) != m.From:
 			return malformed("%v from %d with senders %#x: want two or more, the lowest being from", m.Type, m.From, m.Senders)
 		}
+	}
+	if err := m.checkRun(); err != nil {
+		return err
 	}
 	if !m.Reason.Valid() {
 		return malformed("reason %d", m.Reason)
@@ -365,7 +395,7 @@ func (r *Record) Encode(dst []byte) (int, error) {
 	if r.Kind == RecCommit {
 		cmd, out = &r.Cmd, &r.Out
 	}
-	n, err := encodeFrame(dst, uint8(r.Kind), 0, 0, 0, r.Epoch, r.Tx, r.Reason, cmd, out)
+	n, err := encodeFrame(dst, uint8(r.Kind), 0, 0, 0, 0, r.Epoch, r.Tx, r.Reason, cmd, out)
 	if err != nil {
 		return 0, fmt.Errorf("encode %v record: %w", r.Kind, err)
 	}
@@ -473,6 +503,7 @@ type frame struct {
 	kind     uint8
 	from, to NodeID
 	senders  uint16
+	run      uint16
 	flags    uint8
 	epoch    Epoch
 	tx       TxID
@@ -483,12 +514,16 @@ type frame struct {
 
 var le = binary.LittleEndian
 
-func encodeFrame(dst []byte, kind uint8, from, to NodeID, senders uint16, epoch Epoch, tx TxID, reason Reason, cmd *Command, out *Outcome) (int, error) {
+func encodeFrame(dst []byte, kind uint8, from, to NodeID, senders, run uint16, epoch Epoch, tx TxID, reason Reason, cmd *Command, out *Outcome) (int, error) {
 	n := headerSize
 	var flags uint8
 	if senders != 0 {
 		n += sendersSize
 		flags |= flagSenders
+	}
+	if run != 0 {
+		n += runSize
+		flags |= flagRun
 	}
 	if cmd != nil {
 		n += commandSize
@@ -514,6 +549,10 @@ func encodeFrame(dst []byte, kind uint8, from, to NodeID, senders uint16, epoch 
 	if senders != 0 {
 		le.PutUint64(p, uint64(senders))
 		p = p[sendersSize:]
+	}
+	if run != 0 {
+		le.PutUint64(p, uint64(run))
+		p = p[runSize:]
 	}
 	if cmd != nil {
 		putCommand(p, cmd)
@@ -546,7 +585,7 @@ func decodeFrame(src []byte, f *frame) (int, error) {
 	f.reason = Reason(le.Uint16(src[16:]))
 	nf, nr := int(src[18]), int(src[19])
 	length := le.Uint32(src[20:])
-	if f.flags&^(flagOutcome|flagCommand|flagSenders) != 0 {
+	if f.flags&^(flagOutcome|flagCommand|flagSenders|flagRun) != 0 {
 		return 0, malformed("flags %#x", f.flags)
 	}
 	if nf > MaxFills || nr > MaxRemoved {
@@ -555,6 +594,9 @@ func decodeFrame(src []byte, f *frame) (int, error) {
 	want := headerSize
 	if f.flags&flagSenders != 0 {
 		want += sendersSize
+	}
+	if f.flags&flagRun != 0 {
+		want += runSize
 	}
 	if f.flags&flagCommand != 0 {
 		want += commandSize
@@ -579,6 +621,15 @@ func decodeFrame(src []byte, f *frame) (int, error) {
 		}
 		f.senders = uint16(w)
 		p = p[sendersSize:]
+	}
+	f.run = 0
+	if f.flags&flagRun != 0 {
+		w := le.Uint64(p)
+		if w == 0 || w > math.MaxUint16 {
+			return 0, malformed("run %d: want 1 to %d transactions after tx", w, math.MaxUint16)
+		}
+		f.run = uint16(w)
+		p = p[runSize:]
 	}
 	if f.flags&flagCommand != 0 {
 		if err := getCommand(p, f.cmd); err != nil {
@@ -711,18 +762,46 @@ type Ready struct {
 }
 
 // msg returns a fresh message slot at the end of r.Msgs, growing the slice
-// only while it has not yet reached its working size.
+// only while it has not yet reached its working size. The message before
+// it is complete by now: it joins the run before it if it continues it.
 func (r *Ready) msg(t MsgType, from, to NodeID, e Epoch, tx TxID) *Msg {
+	r.fold()
 	if len(r.Msgs) < cap(r.Msgs) {
 		r.Msgs = r.Msgs[:len(r.Msgs)+1]
 	} else {
 		r.Msgs = append(r.Msgs, Msg{})
 	}
 	m := &r.Msgs[len(r.Msgs)-1]
-	m.Type, m.From, m.To, m.Senders, m.Epoch, m.Tx = t, from, to, 0, e, tx
+	m.Type, m.From, m.To, m.Senders, m.Run, m.Epoch, m.Tx = t, from, to, 0, 0, e, tx
 	m.Reason, m.HasOutcome = ReasonNone, false
 	m.Out.NFills, m.Out.NRemoved = 0, 0
 	return m
+}
+
+// fold makes the last message part of the one before it if it is that
+// message's for the transaction after its run: a batch's consecutive
+// COMMITs, ABORTs, acks and outcome-less votes become one message, and a
+// Ready holds no more messages for a run received than for one
+// transaction. Both come from one state machine and nothing is between
+// them, so every receiver gets its messages in the same order.
+func (r *Ready) fold() {
+	n := len(r.Msgs)
+	if n < 2 {
+		return
+	}
+	if g, m := &r.Msgs[n-2], &r.Msgs[n-1]; m.Run == 0 && continues(g, m) {
+		g.Run++
+		r.Msgs = r.Msgs[:n-1]
+	}
+}
+
+// continues reports whether m is g's message for the transaction after g's
+// run, so that g can stand for it too.
+func continues(g, m *Msg) bool {
+	return g.Type == m.Type && g.Type != MsgPrepare && g.Type != MsgPreCommit && !g.HasOutcome && !m.HasOutcome &&
+		g.From == m.From && g.To == m.To && g.Senders == m.Senders &&
+		g.Epoch == m.Epoch && g.Reason == m.Reason &&
+		g.Run < math.MaxUint16 && g.Tx+TxID(g.Run)+1 == m.Tx
 }
 
 func (r *Ready) result() *Result {

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"errors"
+	"math"
 	"reflect"
 	"testing"
 	"unsafe"
@@ -36,6 +37,8 @@ func sampleMsgs() []Msg {
 		{Type: MsgAbort, From: CoordinatorID, To: Broadcast, Epoch: 3, Tx: tx, Reason: ReasonTimeout},
 		{Type: MsgAbortAck, From: 15, To: CoordinatorID, Epoch: 3, Tx: tx},
 		{Type: MsgCommitAck, From: 1, To: CoordinatorID, Senders: 1<<1 | 1<<2 | 1<<15, Epoch: 3, Tx: tx},
+		{Type: MsgPreCommitAck, From: 0, To: CoordinatorID, Senders: 7, Run: 63, Epoch: 3, Tx: tx},
+		{Type: MsgAbort, From: CoordinatorID, To: Broadcast, Run: math.MaxUint16, Epoch: 3, Tx: tx, Reason: ReasonTimeout},
 	}
 }
 
@@ -129,6 +132,10 @@ func TestMsgInvalid(t *testing.T) {
 		{"one sender", 11, func(m *Msg) { m.Senders = 1 << m.From }},
 		{"from not the lowest sender", 11, func(m *Msg) { m.From = 2 }},
 		{"from not a sender", 11, func(m *Msg) { m.From = 0 }},
+		{"run of prepares", 0, func(m *Msg) { m.Run = 1 }},
+		{"run of pre-commits", 4, func(m *Msg) { m.Run = 1 }},
+		{"run of votes with an outcome", 3, func(m *Msg) { m.Run = 1 }},
+		{"run past the last tx", 12, func(m *Msg) { m.Tx = ^TxID(0) - 62 }},
 	}
 	buf := make([]byte, MaxMsgSize)
 	for _, c := range cases {
@@ -149,7 +156,7 @@ func TestMsgDecodeCorrupt(t *testing.T) {
 		m    Msg
 		edit func(b []byte)
 	}{
-		{"unknown flag", prep, func(b []byte) { b[3] |= 8 }},
+		{"unknown flag", prep, func(b []byte) { b[3] |= 16 }},
 		{"length too long", prep, func(b []byte) { b[20]++ }},
 		{"length too short", prep, func(b []byte) { b[20] -= 8 }},
 		{"fills without outcome", prep, func(b []byte) { b[18] = 1 }},
@@ -163,6 +170,12 @@ func TestMsgDecodeCorrupt(t *testing.T) {
 		{"no senders", sampleMsgs()[11], func(b []byte) { clear(b[headerSize : headerSize+sendersSize]) }},
 		{"senders without the flag", sampleMsgs()[11], func(b []byte) { b[3] &^= flagSenders }},
 		{"senders in a prepare", prep, func(b []byte) { b[3] |= flagSenders; b[20] += sendersSize }},
+		{"run zero", sampleMsgs()[13], func(b []byte) { clear(b[headerSize : headerSize+runSize]) }},
+		{"run too long", sampleMsgs()[13], func(b []byte) { b[headerSize+2] = 1 }},
+		{"run after senders zero", sampleMsgs()[12], func(b []byte) { clear(b[headerSize+sendersSize : headerSize+sendersSize+runSize]) }},
+		{"run without the flag", sampleMsgs()[13], func(b []byte) { b[3] &^= flagRun }},
+		{"run in a prepare", prep, func(b []byte) { b[3] |= flagRun; b[20] += runSize }},
+		{"run past the last tx", sampleMsgs()[12], func(b []byte) { copy(b[8:16], []byte{0xf0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}) }},
 	}
 	for _, c := range cases {
 		n, err := c.m.Encode(buf)

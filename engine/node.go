@@ -153,6 +153,7 @@ func (n *Node) Counters() Counters { return n.counters }
 
 // Ready returns what to do now. It stays valid until Advance.
 func (n *Node) Ready() *Ready {
+	n.ready.fold()
 	n.ready.Deadline = 0
 	if at, _, ok := n.timers.next(); ok {
 		n.ready.Deadline = at
@@ -185,7 +186,8 @@ func (n *Node) reply(t MsgType, m *Msg) *Msg {
 
 // Step handles one message from the coordinator. Messages of an epoch other
 // than the table's are ignored: a replaced coordinator cannot reach the
-// participant.
+// participant. A message with a Run counts as one for each of its
+// transactions.
 func (n *Node) Step(now int64, m *Msg) error {
 	n.stepped = true
 	if !m.Type.fromCoordinator() || !m.Type.valid() {
@@ -198,12 +200,32 @@ func (n *Node) Step(now int64, m *Msg) error {
 		n.counters.Stale++
 		return nil
 	}
+	if m.Run == 0 {
+		n.step(now, m)
+		return nil
+	}
+	if err := m.checkRun(); err != nil {
+		return fmt.Errorf("node %d step: %w", n.cfg.ID, err)
+	}
+	// A run is each transaction's own message: step it once per
+	// transaction, and give the caller its message back as it was.
+	tx := m.Tx
+	for i := range TxID(m.Run) + 1 {
+		m.Tx = tx + i
+		n.step(now, m)
+	}
+	m.Tx = tx
+	return nil
+}
+
+// step handles m for the one transaction m.Tx.
+func (n *Node) step(now int64, m *Msg) {
 	slot := int(uint64(m.Tx) & n.mask)
 	e := &n.win[slot]
 	known := e.tx == m.Tx && e.state != stInit
 	if !known && e.tx > m.Tx {
 		n.counters.Stale++ // long finished: the slot moved on
-		return nil
+		return
 	}
 	switch m.Type {
 	case MsgPrepare:
@@ -211,7 +233,7 @@ func (n *Node) Step(now int64, m *Msg) error {
 	case MsgPreCommit:
 		if !known {
 			n.counters.Stale++
-			return nil
+			return
 		}
 		switch e.state {
 		case stPrepared:
@@ -221,19 +243,19 @@ func (n *Node) Step(now int64, m *Msg) error {
 			n.timers.set(slot, tmCommit, now+n.commitTO)
 		case stAborted:
 			n.counters.Conflicts++
-			return nil
+			return
 		}
 		n.reply(MsgPreCommitAck, m)
 	case MsgCommit:
 		if !known {
 			n.counters.Stale++
-			return nil
+			return
 		}
 		switch e.state {
 		case stPrepared:
 			if !m.HasOutcome { // 3PC COMMIT before PRE-COMMIT: impossible
 				n.counters.Conflicts++
-				return nil
+				return
 			}
 			copyOutcome(&e.out, &m.Out)
 			n.commit(e, slot)
@@ -241,7 +263,7 @@ func (n *Node) Step(now int64, m *Msg) error {
 			n.commit(e, slot)
 		case stAborted:
 			n.counters.Conflicts++
-			return nil
+			return
 		}
 		n.reply(MsgCommitAck, m)
 	case MsgAbort:
@@ -251,7 +273,7 @@ func (n *Node) Step(now int64, m *Msg) error {
 				n.abort(e, slot, m.Reason)
 			case stPreCommitted, stCommitted:
 				n.counters.Conflicts++
-				return nil
+				return
 			}
 		} else if e.state != stPrepared && e.state != stPreCommitted {
 			// Never prepared here: remember the abort so that a late
@@ -260,7 +282,6 @@ func (n *Node) Step(now int64, m *Msg) error {
 		}
 		n.reply(MsgAbortAck, m)
 	}
-	return nil
 }
 
 func (n *Node) prepare(now int64, m *Msg, e *entry, slot int, known bool) {

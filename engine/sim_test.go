@@ -59,6 +59,8 @@ const (
 	evBreaker
 	evSetAlive
 	evFlushMerge // a merged reply to coordinator incarnation proc leaves
+	evFlushNode  // participant proc, incarnation arg, sends what it held
+	evFlushCoord // coordinator incarnation proc sends what it held
 )
 
 type event struct {
@@ -95,6 +97,8 @@ type profile struct {
 	pDrop     float64 // per message: lose it
 	pSlow     float64 // per message: a delay past the timeouts
 	pMerge    float64 // per outcome-less reply: wait to be merged with other nodes' (Msg.Senders)
+	pHold     float64 // per step: hold the Ready for later steps to add to, so runs form (Msg.Run)
+	maxHold   int64   // ns a held reply or Ready waits at most
 	pFault    float64 // per event: inject a fault
 	maxFaults int
 }
@@ -102,6 +106,7 @@ type profile struct {
 type simCoord struct {
 	c          *Coordinator
 	dead       bool
+	held       bool // a flush is due: steps add to the Ready meanwhile
 	stallUntil int64
 	timerAt    int64 // the pending timer event, 0 if none
 	killed     bool  // proposed transactions may lack a result
@@ -112,6 +117,7 @@ type simNode struct {
 	p          *testParticipant
 	inc        int
 	dead       bool
+	held       bool // a flush is due: steps add to the Ready meanwhile
 	stallUntil int64
 	timerAt    int64 // the pending timer event, 0 if none
 }
@@ -137,6 +143,9 @@ type sim struct {
 	// merging holds the senders of replies waiting to leave as one merged
 	// message, as a Host sends them.
 	merging map[mergeKey]uint16
+	// runs and merged count delivered messages with a Run and with
+	// Senders.
+	runs, merged uint64
 
 	// Oracle state, across incarnations.
 	votedYes  [simParts]map[TxID]bool
@@ -179,13 +188,16 @@ func pickProfile(rng *rand.Rand) profile {
 	}
 	switch rng.IntN(8) {
 	case 0:
-		return profile{name: "clean", clean: true, mode: mode}
+		// Replies are merged and held too, briefly enough that no timer
+		// fires: a run or a merged message that lost a transaction's
+		// reply would then show as a retransmission.
+		return profile{name: "clean", clean: true, mode: mode, pMerge: 0.5, pHold: 0.5, maxHold: 2_000}
 	case 1:
-		return profile{name: "lossy", mode: mode, pNo: 0.05, pDup: 0.1, pDrop: 0.05, pSlow: 0.02, pMerge: 0.5}
+		return profile{name: "lossy", mode: mode, pNo: 0.05, pDup: 0.1, pDrop: 0.05, pSlow: 0.02, pMerge: 0.5, pHold: 0.5, maxHold: 5_000}
 	case 2, 3:
-		return profile{name: "crashy", mode: mode, pNo: 0.05, pDup: 0.05, pDrop: 0.01, pSlow: 0.01, pMerge: 0.5, pFault: 0.02, maxFaults: 3}
+		return profile{name: "crashy", mode: mode, pNo: 0.05, pDup: 0.05, pDrop: 0.01, pSlow: 0.01, pMerge: 0.5, pHold: 0.5, maxHold: 5_000, pFault: 0.02, maxFaults: 3}
 	default:
-		return profile{name: "chaos", mode: mode, pNo: 0.1, pDup: 0.1, pDrop: 0.03, pSlow: 0.03, pMerge: 0.5, pFault: 0.04, maxFaults: 6}
+		return profile{name: "chaos", mode: mode, pNo: 0.1, pDup: 0.1, pDrop: 0.03, pSlow: 0.03, pMerge: 0.5, pHold: 0.5, maxHold: 5_000, pFault: 0.04, maxFaults: 6}
 	}
 }
 
@@ -340,7 +352,8 @@ func (s *sim) handle(ev *event) {
 				s.failf("node %d decode: %v", ev.proc, err)
 				return
 			}
-			s.tracef("node %d <- %v tx %d e%d r=%v", ev.proc, s.m.Type, s.m.Tx, s.m.Epoch, s.m.Reason)
+			s.tracef("node %d <- %v tx %d+%d e%d r=%v", ev.proc, s.m.Type, s.m.Tx, s.m.Run, s.m.Epoch, s.m.Reason)
+			s.count(&s.m)
 			if err := nd.n.Step(s.now, &s.m); err != nil {
 				s.failf("node %d step: %v", ev.proc, err)
 			}
@@ -350,7 +363,35 @@ func (s *sim) handle(ev *event) {
 			s.crashNode(ev.proc)
 			return
 		}
+		if !nd.held && s.chance(s.prof.pHold) {
+			nd.held = true
+			s.push(s.now+s.between(200, s.prof.maxHold), evFlushNode, ev.proc, int64(nd.inc), nil)
+		}
+		if !nd.held {
+			s.flushNode(ev.proc)
+		}
+	case evFlushNode:
+		nd := s.nodes[ev.proc]
+		if nd.dead || int64(nd.inc) != ev.arg {
+			return // crashed: what it held is lost
+		}
+		if nd.stallUntil > s.now {
+			s.push(nd.stallUntil, ev.kind, ev.proc, ev.arg, nil)
+			return
+		}
+		nd.held = false
 		s.flushNode(ev.proc)
+	case evFlushCoord:
+		sc := s.coords[ev.proc]
+		if sc.dead {
+			return
+		}
+		if sc.stallUntil > s.now {
+			s.push(sc.stallUntil, ev.kind, ev.proc, 0, nil)
+			return
+		}
+		sc.held = false
+		s.flushCoord(ev.proc)
 	case evDeliverCoord, evTimerCoord:
 		sc := s.coords[ev.proc]
 		if sc.dead {
@@ -377,7 +418,8 @@ func (s *sim) handle(ev *event) {
 				s.failf("coordinator decode: %v", err)
 				return
 			}
-			s.tracef("coord %d <- %v tx %d from %d senders %#x e%d r=%v", ev.proc, s.m.Type, s.m.Tx, s.m.From, s.m.Senders, s.m.Epoch, s.m.Reason)
+			s.tracef("coord %d <- %v tx %d+%d from %d senders %#x e%d r=%v", ev.proc, s.m.Type, s.m.Tx, s.m.Run, s.m.From, s.m.Senders, s.m.Epoch, s.m.Reason)
+			s.count(&s.m)
 			crashed = s.guard(func() error { return sc.c.Step(s.now, &s.m) })
 		}
 		if crashed || s.midCrash() { // in the log, or after the CAS before anything is sent
@@ -385,7 +427,13 @@ func (s *sim) handle(ev *event) {
 			s.killCoord(ev.proc)
 			return
 		}
-		s.flushCoord(ev.proc)
+		if !sc.held && s.chance(s.prof.pHold) {
+			sc.held = true
+			s.push(s.now+s.between(200, s.prof.maxHold), evFlushCoord, ev.proc, 0, nil)
+		}
+		if !sc.held {
+			s.flushCoord(ev.proc)
+		}
 	case evPropose:
 		s.propose()
 	case evCrashNode:
@@ -430,8 +478,17 @@ func (s *sim) handle(ev *event) {
 		if bits.OnesCount16(senders) > 1 {
 			s.m.From, s.m.Senders = NodeID(bits.TrailingZeros16(senders)), senders
 		}
-		s.tracef("merged %v tx %d senders %#x to coord %d", s.m.Type, s.m.Tx, senders, ev.proc)
+		s.tracef("merged %v tx %d+%d senders %#x to coord %d", s.m.Type, s.m.Tx, s.m.Run, senders, ev.proc)
 		s.transmit(int(s.m.From), &s.m, true, ev.proc)
+	}
+}
+
+func (s *sim) count(m *Msg) {
+	if m.Run != 0 {
+		s.runs++
+	}
+	if m.Senders != 0 {
+		s.merged++
 	}
 }
 
@@ -441,11 +498,12 @@ type mergeKey struct {
 	typ    MsgType
 	epoch  Epoch
 	tx     TxID
+	run    uint16
 	reason Reason
 }
 
 func mergeKeyOf(to int, m *Msg) mergeKey {
-	return mergeKey{to: to, typ: m.Type, epoch: m.Epoch, tx: m.Tx, reason: m.Reason}
+	return mergeKey{to: to, typ: m.Type, epoch: m.Epoch, tx: m.Tx, run: m.Run, reason: m.Reason}
 }
 
 func (s *sim) crashNode(i int) {
@@ -602,7 +660,7 @@ func (s *sim) send(from int, m *Msg, toCoord bool, to int) {
 				s.failf("encode: %v", err)
 				return
 			}
-			s.push(s.now+s.between(200, 5_000), evFlushMerge, to, 0, append([]byte(nil), s.buf[:n]...))
+			s.push(s.now+s.between(200, s.prof.maxHold), evFlushMerge, to, 0, append([]byte(nil), s.buf[:n]...))
 		}
 		s.merging[k] |= 1 << m.From
 		return
@@ -618,7 +676,7 @@ func (s *sim) transmit(from int, m *Msg, toCoord bool, to int) {
 		return
 	}
 	if s.chance(s.prof.pDrop) {
-		s.tracef("drop %v tx %d", m.Type, m.Tx)
+		s.tracef("drop %v tx %d+%d", m.Type, m.Tx, m.Run)
 		return
 	}
 	copies := 1
@@ -773,6 +831,12 @@ func (s *sim) check() {
 		s.failf("non-triviality: %d of %d committed in a clean run", len(logc), s.toPropose)
 		return
 	}
+	for i, sc := range s.coords {
+		if c := sc.c.Counters(); s.prof.clean && (c.Retransmits != 0 || c.Timeouts != 0) {
+			s.failf("coordinator %d retransmitted %d times and timed out %d in a clean run: a message was lost", i, c.Retransmits, c.Timeouts)
+			return
+		}
+	}
 	for i, nd := range s.nodes {
 		p := nd.p
 		if nd.dead {
@@ -912,6 +976,7 @@ func (p *testParticipant) Restore(io.Reader) error  { return errors.New("not sup
 // simStats sums what the seeds exercised, to show the faults really happen.
 type simStats struct {
 	seeds, committed, aborted, takeovers, fencedResults, restarts, terminations, timeouts, retransmits, stale atomic.Uint64
+	runs, merged                                                                                              atomic.Uint64
 }
 
 func (st *simStats) add(s *sim) {
@@ -924,6 +989,8 @@ func (st *simStats) add(s *sim) {
 		}
 	}
 	st.takeovers.Add(uint64(len(s.coords) - 1))
+	st.runs.Add(s.runs)
+	st.merged.Add(s.merged)
 	for _, sc := range s.coords {
 		c := sc.c.Counters()
 		st.timeouts.Add(c.Timeouts)
@@ -942,9 +1009,10 @@ func (st *simStats) add(s *sim) {
 
 func (st *simStats) String() string {
 	return fmt.Sprintf("%d seeds: %d committed, %d aborted; %d takeovers, %d stale coordinators fenced, %d participant restarts, "+
-		"%d termination CASes, %d prepare timeouts, %d retransmits, %d stale messages ignored by nodes",
+		"%d termination CASes, %d prepare timeouts, %d retransmits, %d stale messages ignored by nodes; "+
+		"%d messages delivered as runs, %d merged",
 		st.seeds.Load(), st.committed.Load(), st.aborted.Load(), st.takeovers.Load(), st.fencedResults.Load(), st.restarts.Load(),
-		st.terminations.Load(), st.timeouts.Load(), st.retransmits.Load(), st.stale.Load())
+		st.terminations.Load(), st.timeouts.Load(), st.retransmits.Load(), st.stale.Load(), st.runs.Load(), st.merged.Load())
 }
 
 func runSeed(seed uint64, trace bool, st *simStats) (*sim, error) {
@@ -1005,4 +1073,7 @@ func TestSim(t *testing.T) {
 	wg.Wait()
 	t.Logf("%d seeds from %d in %v", seeds, *simFirst, time.Since(start).Round(time.Millisecond))
 	t.Logf("passing runs: %v", &st)
+	if seeds >= 1000 && (st.runs.Load() == 0 || st.merged.Load() == 0) {
+		t.Errorf("no message was delivered as a run (%d) or merged (%d): the simulator misses those paths", st.runs.Load(), st.merged.Load())
+	}
 }
