@@ -87,7 +87,7 @@ func (h *Host) flush() (int, error) {
 	var all [MaxParticipants][]Msg
 	longest := 0
 	for j, nd := range h.nodes {
-		all[j] = nd.ready.Msgs
+		all[j] = nd.Ready().Msgs // Ready folds the last message into its run
 		longest = max(longest, len(all[j]))
 	}
 	nodes := all[:len(h.nodes)]
