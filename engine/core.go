@@ -528,10 +528,13 @@ func (k *Core) doWork() (int, error) {
 		}
 		work += n
 	}
-	if d := k.co.Ready().Deadline; d != 0 && k.now >= d {
+	rd := k.co.Ready()
+	if d := rd.Deadline; d != 0 && k.now >= d {
 		if err := k.co.Tick(k.now); err != nil {
 			return work, k.fail(err)
 		}
+	} else if len(rd.Msgs) == 0 && len(rd.Results) == 0 {
+		return work, nil // an idle cycle stays short: it is the polling delay
 	}
 	n, err := k.flush()
 	return work + n, err

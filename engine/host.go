@@ -59,14 +59,19 @@ func (h *Host) DoWork() (int, error) {
 		return n, fmt.Errorf("host: %w", err)
 	}
 	checked, alive := false, true
+	pending := false
 	for _, nd := range h.nodes {
-		if d := nd.Ready().Deadline; d != 0 && h.now >= d {
+		if at, _, ok := nd.timers.next(); ok && h.now >= at {
 			if !checked && h.conn.Alive != nil {
 				checked, alive = true, h.conn.Alive()
 			}
 			nd.SetCoordinatorAlive(alive)
 			nd.Tick(h.now)
 		}
+		pending = pending || len(nd.ready.Msgs) != 0
+	}
+	if !pending {
+		return n, nil // an idle cycle stays short: it is the polling delay
 	}
 	sent, err := h.flush()
 	if err != nil {
@@ -87,7 +92,8 @@ func (h *Host) flush() (int, error) {
 	var all [MaxParticipants][]Msg
 	longest := 0
 	for j, nd := range h.nodes {
-		all[j] = nd.Ready().Msgs // Ready folds the last message into its run
+		nd.ready.fold() // the last message, now complete, may continue a run
+		all[j] = nd.ready.Msgs
 		longest = max(longest, len(all[j]))
 	}
 	nodes := all[:len(h.nodes)]

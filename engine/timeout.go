@@ -126,6 +126,7 @@ type timers struct {
 	gen  []uint32   // slot → generation of its one live entry
 	q    []timerRun // one per class
 	late timerRun   // a min-heap in e[head:], head always 0
+	n    int        // entries, live or stale, in q and late: next is cheap at 0
 }
 
 type timer struct {
@@ -156,6 +157,7 @@ func newTimers(slots, classes int) timers {
 func (t *timers) set(slot, class int, at int64) {
 	t.gen[slot]++
 	e := timer{at: at, slot: int32(slot), gen: t.gen[slot]}
+	t.n++
 	q := &t.q[class]
 	if n := len(q.e); n > q.head && q.e[n-1].at > at {
 		t.push(e)
@@ -172,10 +174,14 @@ func (t *timers) stop(slot int) { t.gen[slot]++ }
 
 // next returns the earliest deadline and its slot.
 func (t *timers) next() (at int64, slot int, ok bool) {
+	if t.n == 0 {
+		return 0, 0, false
+	}
 	for i := range t.q {
 		q := &t.q[i]
 		for q.head < len(q.e) && !t.live(q.e[q.head]) {
 			q.head++
+			t.n--
 		}
 		if q.head == len(q.e) {
 			q.e, q.head = q.e[:0], 0
@@ -190,6 +196,7 @@ func (t *timers) next() (at int64, slot int, ok bool) {
 		last := len(h.e) - 1
 		h.e[0] = h.e[last]
 		h.e = h.e[:last]
+		t.n--
 		t.down(0)
 	}
 	if len(h.e) > 0 && (!ok || h.e[0].at < at) {
@@ -213,6 +220,7 @@ func (t *timers) compact(r *timerRun) {
 	if n > len(t.gen) {
 		panic(fmt.Sprintf("engine: %d live timers for %d slots", n, len(t.gen)))
 	}
+	t.n -= len(r.e) - r.head - n
 	r.e, r.head = r.e[:n], 0
 }
 

@@ -71,6 +71,11 @@ func TestTimers(t *testing.T) {
 	check := func() {
 		t.Helper()
 		at, slot, ok := tm.next()
+		size := len(tm.late.e)
+		for _, q := range tm.q {
+			size += len(q.e) - q.head
+		}
+		eq(t, "entries counted", size, tm.n)
 		if ok != (len(want) > 0) {
 			t.Fatalf("next ok=%v with %d armed", ok, len(want))
 		}
