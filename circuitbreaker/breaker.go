@@ -25,21 +25,18 @@ var (
 	ErrBadDuration = errors.New("circuitbreaker: bad halt duration")
 )
 
-// halt is the halt state of one scope. A halt ends by itself at resumesAt;
-// active notices that lazily, on the caller's clock. cause says why it
-// started, so that a successor restoring it (State) can tell.
+// halt is the halt state of one scope. A halt ends by itself at resumesAt,
+// as each caller's clock reads it: active changes nothing, so a caller
+// whose clock reads the end first cannot lift the halt for one whose clock
+// reads earlier. cause says why it started, so that a successor restoring
+// it (State) can tell.
 type halt struct {
 	on        bool
 	resumesAt int64
 	cause     Cause
 }
 
-func (h *halt) active(now int64) bool {
-	if h.on && now >= h.resumesAt {
-		h.on = false
-	}
-	return h.on
-}
+func (h *halt) active(now int64) bool { return h.on && now < h.resumesAt }
 
 // symbol is one symbol's band, index and halt state.
 type symbol struct {

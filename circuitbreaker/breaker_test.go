@@ -274,6 +274,24 @@ func TestHaltDurationsAndResume(t *testing.T) {
 	}
 }
 
+// TestHaltEndsOnEachCallersClock: goroutines read their clocks before they
+// call, so calls reach the breaker out of clock order. One whose clock has
+// passed the resume instant must not lift the halt for a later call whose
+// clock has not (the concurrent test caught a commit begun during a halt
+// that way, under load).
+func TestHaltEndsOnEachCallersClock(t *testing.T) {
+	b, _ := newBreaker(t, Config{Symbols: 1, MaxInFlight: 2})
+	_, err := b.Halt(MarketScope(), 100, 50)
+	must.NoError(t, err)
+	r, _ := b.Admit(newOrder(0, 100), 150)
+	check.Equal(t, engine.ReasonNone, r, "at the resume instant")
+	r, until := b.Admit(newOrder(0, 100), 149)
+	check.Equal(t, engine.ReasonHalted, r, "one ns before it, called after a caller at the resume instant")
+	check.Equal(t, int64(150), until)
+	halted, _ := b.Halted(MarketScope(), 149)
+	check.True(t, halted)
+}
+
 func TestCancelsDuringHaltAreNotTrackedNorAborted(t *testing.T) {
 	b, ft := newBreaker(t, Config{Symbols: 1, MaxInFlight: 2})
 	b.Begin(1, newOrder(0, 100), 0)
